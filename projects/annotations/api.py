@@ -1,0 +1,121 @@
+"""REST API for annotations: submit (create or update), list, and drafts."""
+
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from projects.annotations import services
+from projects.annotations.models import Annotation
+from projects.assignment.api import task_for_user
+from projects.core.models import Role
+from projects.core.permissions import check_token_scope
+
+
+class AnnotationSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = Annotation
+        fields = (
+            "id",
+            "task",
+            "user",
+            "username",
+            "result",
+            "status",
+            "review_state",
+            "lead_time",
+            "prediction",
+            "guideline_version",
+            "created_at",
+            "updated_at",
+            "submitted_at",
+        )
+        read_only_fields = fields
+
+
+class AnnotationInputSerializer(serializers.Serializer):
+    result = serializers.JSONField(help_text="Field name → value, validated against the project's label schema.")
+    lead_time = serializers.FloatField(required=False, min_value=0, help_text="Seconds spent since the last save.")
+    prediction = serializers.IntegerField(
+        required=False, allow_null=True, help_text="The prediction this started from."
+    )
+
+
+class DraftSerializer(serializers.Serializer):
+    result = serializers.JSONField(allow_null=True)
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class DraftInputSerializer(serializers.Serializer):
+    result = serializers.JSONField()
+    lead_time = serializers.FloatField(required=False, min_value=0)
+
+
+class TaskAnnotationsView(APIView):
+    """``GET``: the task's submitted annotations you may see. ``POST``: submit yours (an update if
+    you already submitted this task)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=AnnotationSerializer(many=True))
+    def get(self, request, task_id: int) -> Response:
+        task, membership = task_for_user(request, task_id)
+        qs = task.annotations.select_related("user").filter(status="submitted").order_by("id")
+        if not membership.has_role(Role.REVIEWER) and not task.project.annotators_see_others:
+            qs = qs.filter(user=request.user)
+        return Response(AnnotationSerializer(qs, many=True).data)
+
+    @extend_schema(request=AnnotationInputSerializer, responses={200: AnnotationSerializer, 201: AnnotationSerializer})
+    def post(self, request, task_id: int) -> Response:
+        check_token_scope(request, self)
+        task, _ = task_for_user(request, task_id)
+        data = AnnotationInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        annotation, created = services.annotation_submit(
+            task=task,
+            user=request.user,
+            result=data.validated_data["result"],
+            lead_time=data.validated_data.get("lead_time"),
+            prediction_id=data.validated_data.get("prediction"),
+        )
+        return Response(
+            AnnotationSerializer(annotation).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class TaskDraftView(APIView):
+    """Your autosaved working copy of this task's result."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=DraftSerializer)
+    def get(self, request, task_id: int) -> Response:
+        task, _ = task_for_user(request, task_id)
+        mine = task.annotations.filter(user=request.user).first()
+        return Response({"result": mine.draft if mine else None, "updated_at": mine.updated_at if mine else None})
+
+    @extend_schema(request=DraftInputSerializer, responses=DraftSerializer)
+    def put(self, request, task_id: int) -> Response:
+        check_token_scope(request, self)
+        task, _ = task_for_user(request, task_id)
+        data = DraftInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        annotation = services.annotation_save_draft(
+            task=task,
+            user=request.user,
+            result=data.validated_data["result"],
+            lead_time=data.validated_data.get("lead_time"),
+        )
+        return Response({"result": annotation.draft, "updated_at": annotation.updated_at})
+
+
+URLS = [
+    path("tasks/<int:task_id>/annotations/", TaskAnnotationsView.as_view(), name="annotations-task-annotations"),
+    path("tasks/<int:task_id>/draft/", TaskDraftView.as_view(), name="annotations-task-draft"),
+]

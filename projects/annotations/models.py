@@ -1,0 +1,93 @@
+"""Annotations (a user's result for a task), reviews of them, and comments on tasks."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from projects.assignment.models import Task
+from projects.core.models import Project
+
+
+class AnnotationStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+
+
+class ReviewState(models.TextChoices):
+    NONE = "", "Not reviewed"
+    PENDING = "pending", "Waiting for review"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+    FIXED = "fixed", "Fixed by reviewer"
+
+
+class Annotation(models.Model):
+    """One user's result on one task. A resubmission updates this row; it is never duplicated."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotations")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="annotations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotations")
+    result = models.JSONField(default=dict, blank=True, help_text="The last submitted result.")
+    # The working copy autosaved while labeling; never overwrites a submitted result by itself.
+    draft = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=AnnotationStatus.choices, default=AnnotationStatus.DRAFT)
+    review_state = models.CharField(max_length=16, choices=ReviewState.choices, default=ReviewState.NONE, blank=True)
+    lead_time = models.FloatField(default=0.0, help_text="Seconds spent on the task, summed over visits.")
+    prediction = models.ForeignKey(
+        "prelabel.Prediction", null=True, blank=True, on_delete=models.SET_NULL, related_name="annotations"
+    )
+    guideline_version = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("id",)
+        constraints = [models.UniqueConstraint(fields=["task", "user"], name="annotation_task_user_unique")]
+        indexes = [
+            models.Index(fields=["project", "status", "task"], name="annotation_export_idx"),
+            models.Index(fields=["project", "user", "status"], name="annotation_user_idx"),
+            models.Index(fields=["project", "review_state"], name="annotation_review_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"annotation {self.pk} by {self.user_id} on task {self.task_id}"
+
+
+class Verdict(models.TextChoices):
+    ACCEPT = "accept", "Accept"
+    REJECT = "reject", "Reject"
+    FIX = "fix", "Fix"
+
+
+class Review(models.Model):
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews")
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
+    comment = models.TextField(blank=True)
+    corrected_result = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("annotation", "id")
+        indexes = [models.Index(fields=["reviewer", "created_at"], name="review_reviewer_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.verdict} on {self.annotation_id}"
+
+
+class Comment(models.Model):
+    """A note or question on a task, for reviewers and managers (or a reply to one)."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="comments")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    text = models.TextField()
+    is_resolved = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("task", "id")
+
+    def __str__(self) -> str:
+        return f"comment {self.pk} on task {self.task_id}"

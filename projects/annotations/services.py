@@ -1,0 +1,89 @@
+"""Writes on annotations: drafts and submissions. Counters move in the same transaction."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from projects.annotations.models import Annotation, AnnotationStatus
+from projects.assignment.models import Assignment, AssignmentStatus, Task
+from projects.assignment.services import holding_q
+from projects.core.exceptions import Conflict, ValidationFailed
+from projects.core.schema import validate_result
+
+MAX_LEAD_TIME = 24 * 3600.0
+
+
+def _lead_time(value: float | None) -> float:
+    if value is None:
+        return 0.0
+    if not isinstance(value, (int, float)) or value < 0:
+        raise ValidationFailed("lead_time must be a non-negative number of seconds.", fields={"lead_time": "invalid"})
+    return min(float(value), MAX_LEAD_TIME)
+
+
+def _check_prediction(task: Task, prediction_id: int | None) -> int | None:
+    if prediction_id is None:
+        return None
+    if not task.predictions.filter(pk=prediction_id).exists():
+        raise ValidationFailed("That prediction does not belong to this task.", fields={"prediction": "not found"})
+    return prediction_id
+
+
+@transaction.atomic
+def annotation_save_draft(*, task: Task, user, result: dict, lead_time: float | None = None) -> Annotation:
+    """Autosave the user's working copy; a submitted result is left as it is."""
+    draft = validate_result(task.project.label_schema, result, text=task.text, payload=task.payload, draft=True)
+    annotation, _ = Annotation.objects.select_for_update().get_or_create(
+        task=task, user=user, defaults={"project_id": task.project_id}
+    )
+    annotation.draft = draft
+    annotation.lead_time = min(annotation.lead_time + _lead_time(lead_time), MAX_LEAD_TIME)
+    annotation.save(update_fields=["draft", "lead_time", "updated_at"])
+    return annotation
+
+
+@transaction.atomic
+def annotation_submit(
+    *, task: Task, user, result: dict, lead_time: float | None = None, prediction_id: int | None = None
+) -> tuple[Annotation, bool]:
+    """Validate and store the user's result. Returns (annotation, created).
+
+    Submitting again updates the same annotation. A user without a live lease may submit only
+    while the task still has a free slot, so overlap N means at most N annotators.
+    """
+    project = task.project
+    normalized = validate_result(project.label_schema, result, text=task.text, payload=task.payload)
+    lead = _lead_time(lead_time)
+    prediction_id = _check_prediction(task, prediction_id)
+    now = timezone.now()
+    task = Task.objects.select_for_update().get(pk=task.pk)
+    annotation = Annotation.objects.select_for_update().filter(task=task, user=user).first()
+    first_submission = annotation is None or annotation.status != AnnotationStatus.SUBMITTED
+    if first_submission:
+        mine = Assignment.objects.filter(holding_q(now), task=task, user=user).exists()
+        if not mine:
+            held = Assignment.objects.filter(holding_q(now), task=task).count()
+            if held >= project.overlap:
+                raise Conflict("This task already has all the annotations it needs.", code="task_full")
+    if annotation is None:
+        annotation = Annotation(task=task, user=user, project_id=task.project_id)
+    annotation.result = normalized
+    annotation.draft = None
+    annotation.status = AnnotationStatus.SUBMITTED
+    annotation.submitted_at = now
+    annotation.lead_time = min(annotation.lead_time + lead, MAX_LEAD_TIME)
+    annotation.guideline_version = project.guidelines_version
+    if prediction_id is not None:
+        annotation.prediction_id = prediction_id
+    annotation.save()
+    Assignment.objects.update_or_create(
+        task=task,
+        user=user,
+        defaults={"project_id": task.project_id, "status": AssignmentStatus.SUBMITTED, "expires_at": None},
+    )
+    if first_submission:
+        # The task row is locked above, so reading then writing the counter is safe.
+        count = task.submitted_count + 1
+        Task.objects.filter(pk=task.pk).update(submitted_count=count, is_complete=count >= project.overlap)
+    return annotation, first_submission

@@ -1,0 +1,160 @@
+"""REST API for the queue: next task, task detail, skip."""
+
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from projects.assignment import services
+from projects.assignment.models import Assignment, AssignmentStatus, Task
+from projects.core.exceptions import NoTaskAvailable, NotFound
+from projects.core.models import Membership, Role
+from projects.core.permissions import ProjectRolePermission, check_token_scope, membership_for, require_role
+
+
+class ArticleBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    title = serializers.CharField()
+    source = serializers.CharField()
+    url = serializers.CharField()
+    domain = serializers.CharField()
+
+
+class PredictionBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    model_version = serializers.CharField()
+    result = serializers.JSONField()
+    score = serializers.FloatField(allow_null=True)
+
+
+class TaskWorkSerializer(serializers.ModelSerializer):
+    """A task as an annotator works on it: its text, payload, pre-labels and the user's own draft."""
+
+    text = serializers.CharField(read_only=True)
+    article = ArticleBriefSerializer(read_only=True)
+    predictions = serializers.SerializerMethodField()
+    draft = serializers.SerializerMethodField()
+    my_annotation = serializers.SerializerMethodField()
+    lease_expires_at = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Task
+        fields = (
+            "id",
+            "project",
+            "article",
+            "text",
+            "payload",
+            "required_skill",
+            "priority",
+            "predictions",
+            "draft",
+            "my_annotation",
+            "lease_expires_at",
+        )
+        read_only_fields = fields
+
+    def _mine(self, task: Task):
+        user = self.context["request"].user
+        return task.annotations.filter(user=user).first()
+
+    def get_predictions(self, task: Task) -> PredictionBriefSerializer(many=True):
+        return PredictionBriefSerializer(task.predictions.order_by("-created_at", "id"), many=True).data
+
+    def get_draft(self, task: Task) -> dict | None:
+        mine = self._mine(task)
+        return mine.draft if mine else None
+
+    def get_my_annotation(self, task: Task) -> dict | None:
+        mine = self._mine(task)
+        if mine is None or mine.status != "submitted":
+            return None
+        return {
+            "id": mine.pk,
+            "result": mine.result,
+            "submitted_at": mine.submitted_at,
+            "review_state": mine.review_state,
+        }
+
+    def get_lease_expires_at(self, task: Task) -> str | None:
+        assignment = self.context.get("assignment")
+        return assignment.expires_at.isoformat() if assignment and assignment.expires_at else None
+
+
+def task_for_user(request, task_id) -> tuple[Task, Membership]:
+    """Load a task the user may work on: reviewers and up see all tasks of their projects,
+    annotators only tasks they hold, held, or annotated. Others get 404."""
+    try:
+        task = Task.objects.select_related("article", "project").get(pk=int(task_id))
+    except (Task.DoesNotExist, TypeError, ValueError):
+        raise NotFound("Task not found.") from None
+    membership = membership_for(request.user, task.project)
+    if membership is None:
+        raise NotFound("Task not found.")
+    if not membership.has_role(Role.REVIEWER):
+        if (
+            not Assignment.objects.filter(task=task, user=request.user).exists()
+            and not task.annotations.filter(user=request.user).exists()
+        ):
+            raise NotFound("Task not found.")
+    request.project = task.project
+    request.membership = membership
+    return task, membership
+
+
+class NextTaskView(APIView):
+    """Lease the best open task to the current user (or return the one they already hold)."""
+
+    permission_classes = [IsAuthenticated, ProjectRolePermission]
+    read_role = write_role = Role.ANNOTATOR
+
+    @extend_schema(
+        request=None,
+        responses={200: TaskWorkSerializer, 404: OpenApiResponse(description="No task left for you (code `no_task`).")},
+    )
+    def post(self, request, project_pk: int) -> Response:
+        assignment = services.task_next_for_user(project=request.project, user=request.user)
+        if assignment is None:
+            raise NoTaskAvailable("No more tasks for you in this project.")
+        task = Task.objects.select_related("article", "project").get(pk=assignment.task_id)
+        return Response(TaskWorkSerializer(task, context={"request": request, "assignment": assignment}).data)
+
+
+class TaskDetailView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=TaskWorkSerializer)
+    def get(self, request, task_id: int) -> Response:
+        task, _ = task_for_user(request, task_id)
+        assignment = Assignment.objects.filter(task=task, user=request.user, status=AssignmentStatus.LEASED).first()
+        return Response(TaskWorkSerializer(task, context={"request": request, "assignment": assignment}).data)
+
+
+class SkipSerializer(serializers.Serializer):
+    status = serializers.CharField()
+
+
+class TaskSkipView(APIView):
+    """Pass on a task: it leaves your queue for good."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses=SkipSerializer)
+    def post(self, request, task_id: int) -> Response:
+        check_token_scope(request, self)
+        task, membership = task_for_user(request, task_id)
+        require_role(request, membership, Role.ANNOTATOR)
+        assignment = services.task_skip(task=task, user=request.user)
+        return Response({"status": assignment.status})
+
+
+URLS = [
+    path("projects/<int:project_pk>/next-task/", NextTaskView.as_view(), name="assignment-next-task"),
+    path("tasks/<int:task_id>/", TaskDetailView.as_view(), name="assignment-task-detail"),
+    path("tasks/<int:task_id>/skip/", TaskSkipView.as_view(), name="assignment-task-skip"),
+]

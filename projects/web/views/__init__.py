@@ -1,0 +1,1 @@
+"""One module per feature; each defines ``urlpatterns`` (see ``projects.web.urls``)."""

@@ -1,0 +1,20 @@
+"""Helpers shared by page views: the project-role check for server-rendered pages."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest
+
+from projects.core.models import Membership, Project
+from projects.core.permissions import membership_for
+
+
+def project_for_page(request: HttpRequest, project_id: int, role: str) -> tuple[Project, Membership]:
+    """The project and the user's membership; 404 for non-members, 403 below ``role``."""
+    project = Project.objects.filter(pk=project_id).first()
+    membership = membership_for(request.user, project) if project else None
+    if membership is None:
+        raise Http404("Project not found.")
+    if not membership.has_role(role):
+        raise PermissionDenied(f"This page needs the {role} role in this project.")
+    return project, membership

@@ -1,0 +1,15 @@
+"""Test settings: production settings plus a throwaway key and plain static storage.
+
+Everything else (database, broker) still comes from the environment, so the same suite runs on
+SQLite without Redis and on PostgreSQL with Redis.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-key-not-for-production-0123456789abcdefghijklmnop")
+
+from annotator.settings import *  # noqa: E402,F403
+
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user creation in tests
+MEDIA_ROOT = Path(os.environ.get("TEST_MEDIA_ROOT", "/tmp/annotator-test-media"))  # noqa: F405
