@@ -191,6 +191,9 @@ CELERY_BEAT_SCHEDULE: dict = {}
 # --- Annotator ------------------------------------------------------------------------------
 DEFAULT_LEASE_MINUTES = env_int("DEFAULT_LEASE_MINUTES", 30, minimum=1)
 ALLOW_PROJECT_CREATION_BY = env_str("ALLOW_PROJECT_CREATION_BY", "staff")  # "staff" or "anyone"
+# Hosts or IP addresses that remote labelers and webhooks may reach even though they are internal
+# (a model server on localhost, say). Everything internal is refused otherwise (SSRF guard).
+OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS", [])
 
 # --- Misc -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
