@@ -8,6 +8,7 @@ from django.utils import timezone
 from projects.annotations.models import Annotation, AnnotationStatus
 from projects.assignment.models import Assignment, AssignmentStatus, Task
 from projects.assignment.services import holding_q
+from projects.core import events
 from projects.core.exceptions import Conflict, ValidationFailed
 from projects.core.schema import validate_result
 
@@ -86,4 +87,11 @@ def annotation_submit(
         # The task row is locked above, so reading then writing the counter is safe.
         count = task.submitted_count + 1
         Task.objects.filter(pk=task.pk).update(submitted_count=count, is_complete=count >= project.overlap)
+        if count == project.overlap:
+            events.emit("task.completed", project_id=project.pk, data={"task_id": task.pk})
+    events.emit(
+        "annotation.submitted",
+        project_id=project.pk,
+        data={"annotation_id": annotation.pk, "task_id": task.pk, "user": user.username, "first": first_submission},
+    )
     return annotation, first_submission

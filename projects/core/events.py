@@ -1,0 +1,38 @@
+"""Domain events: lower apps announce what happened; higher apps (webhooks, metrics) listen.
+
+``emit`` is called inside a service's transaction and delivers to subscribers only after the
+commit, so a rolled-back write announces nothing. Subscribers register in their AppConfig.ready()
+with ``subscribe(handler)``; a handler takes ``(name, project_id, data)`` and should only enqueue
+work (a Celery job), never do slow I/O inline.
+
+Event names: ``annotation.submitted``, ``annotation.reviewed``, ``task.completed``,
+``export.ready``, ``import.finished``, ``prelabel.finished``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[str, int, dict], None]
+_handlers: list[Handler] = []
+
+
+def subscribe(handler: Handler) -> None:
+    if handler not in _handlers:
+        _handlers.append(handler)
+
+
+def emit(name: str, *, project_id: int, data: dict) -> None:
+    def deliver() -> None:
+        for handler in list(_handlers):
+            try:
+                handler(name, project_id, data)
+            except Exception:  # a listener's failure must not undo or block the committed write
+                logger.exception("event handler %r failed for %s", handler, name)
+
+    transaction.on_commit(deliver)
