@@ -9,6 +9,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from projects.core.models import ApiToken, hash_token
+from projects.core.permissions import token_scope_refusal
 
 # last_used_at is informational; writing it on every request would turn reads into writes.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -35,6 +36,11 @@ class TokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("This token has expired.")
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("This user is inactive.")
+        # Scopes are enforced here, for every API view, so a view that forgets to check cannot let
+        # a read-only token write (e.g. mint itself a full-scope token).
+        refusal = token_scope_refusal(token, request.method, (request.parser_context or {}).get("view"))
+        if refusal:
+            raise exceptions.PermissionDenied(refusal)
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token

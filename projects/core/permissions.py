@@ -43,15 +43,22 @@ def require_role(request, membership: Membership, role: str) -> None:
         raise PermissionDenied(f"This needs the {role} role in this project (you are {membership.role}).")
 
 
-def check_token_scope(request, view) -> None:
-    token = request.auth
-    if not isinstance(token, ApiToken) or token.scope == TokenScope.FULL:
-        return
-    if request.method in permissions.SAFE_METHODS:
-        return
+def token_scope_refusal(token: ApiToken, method: str, view) -> str | None:
+    """Why ``token`` may not make a ``method`` request to ``view``, or None when it may."""
+    if token.scope == TokenScope.FULL or method in permissions.SAFE_METHODS:
+        return None
     if token.scope == TokenScope.EXPORT and getattr(view, "export_scope_allows_write", False):
-        return
-    raise PermissionDenied(f"This token's scope ({token.scope}) does not allow {request.method} requests.")
+        return None
+    return f"This token's scope ({token.scope}) does not allow {method} requests."
+
+
+def check_token_scope(request, view) -> None:
+    """Kept for views that call it; ``TokenAuthentication`` already applies it to every request."""
+    token = request.auth
+    if isinstance(token, ApiToken):
+        refusal = token_scope_refusal(token, request.method, view)
+        if refusal:
+            raise PermissionDenied(refusal)
 
 
 class ProjectRolePermission(permissions.BasePermission):

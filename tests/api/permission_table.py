@@ -1,0 +1,123 @@
+"""The role x endpoint table for every route under ``/api/v1/``.
+
+One entry per (METHOD, path template), exactly as drf-spectacular spells the path (``{pk}``,
+``{project_pk}``, ``{task_id}``...). Each entry says which status every persona gets:
+
+- ``admin``, ``manager``, ``reviewer``, ``annotator``: members of the test project (see ``world``
+  in ``test_permissions.py``); the annotator holds a lease on ``{task_id}`` and has a token
+  ``{token_pk}``;
+- ``outsider``: admin of *another* project. Anything inside our project must be 404 (never data,
+  never 403, which would confirm it exists);
+- ``anonymous``: no credentials (401, since token auth is the first authenticator).
+
+``test_every_api_endpoint_is_in_the_table`` fails when a route has no entry, so a new endpoint
+cannot ship without its permissions being written down here.
+
+To add an endpoint: copy the closest entry, set the statuses, and give ``body`` (the JSON an
+allowed role sends; a callable ``body(world) -> dict`` when it needs ids) and ``ids`` (overrides
+for placeholders in the path, ``ids(world, user) -> dict``) when the defaults in
+``test_permissions.PLACEHOLDERS`` do not fit. Allowed writes must succeed with that body, so the
+table also proves the happy path works for each role that may use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ROLES = ("admin", "manager", "reviewer", "annotator", "outsider", "anonymous")
+
+
+@dataclass(frozen=True)
+class Rule:
+    statuses: dict[str, int]
+    body: Any = None
+    ids: Any = None
+    extra: dict = field(default_factory=dict)
+
+
+def rule(
+    *,
+    admin: int,
+    manager: int | None = None,
+    reviewer: int | None = None,
+    annotator: int | None = None,
+    outsider: int = 404,
+    anonymous: int = 401,
+    body: Any = None,
+    ids: Any = None,
+) -> Rule:
+    """Statuses cascade down the role ladder: an unset role gets the value of the one above it."""
+    manager = admin if manager is None else manager
+    reviewer = manager if reviewer is None else reviewer
+    annotator = reviewer if annotator is None else annotator
+    statuses = {
+        "admin": admin,
+        "manager": manager,
+        "reviewer": reviewer,
+        "annotator": annotator,
+        "outsider": outsider,
+        "anonymous": anonymous,
+    }
+    return Rule(statuses=statuses, body=body, ids=ids)
+
+
+def public(status: int = 200) -> Rule:
+    return Rule(statuses=dict.fromkeys(ROLES, status))
+
+
+PROJECT_PATCH = {"description": "changed by the permission table"}
+
+
+TABLE: dict[tuple[str, str], Rule] = {
+    # --- schema and docs: public (they describe the API, no data) -----------------------------
+    ("GET", "/api/v1/schema/"): public(),
+    ("GET", "/api/v1/docs/"): public(),
+    ("GET", "/api/v1/redoc/"): public(),
+    # The router's root lists the routes (no data); members only, like the rest.
+    ("GET", "/api/v1/"): rule(admin=200, outsider=200),
+    # --- the current user -----------------------------------------------------------------------
+    ("GET", "/api/v1/me/"): rule(admin=200, outsider=200),
+    ("GET", "/api/v1/tokens/"): rule(admin=200, outsider=200),
+    ("POST", "/api/v1/tokens/"): rule(admin=201, outsider=201, body={"name": "table", "scope": "read"}),
+    # Each user revokes their own token; someone else's is 404 (tests/api/test_cross_object.py).
+    ("DELETE", "/api/v1/tokens/{pk}/"): rule(admin=204, outsider=204, ids=lambda w, user: {"pk": w.token_of(user)}),
+    # --- projects -------------------------------------------------------------------------------
+    # Listing shows only your projects (the outsider sees theirs, never ours: checked by marker).
+    ("GET", "/api/v1/projects/"): rule(admin=200, outsider=200),
+    # Creating needs staff (ALLOW_PROJECT_CREATION_BY=staff); no persona here is staff.
+    ("POST", "/api/v1/projects/"): rule(
+        admin=403, outsider=403, body={"name": "New", "label_schema": {"fields": [{"name": "t", "type": "text"}]}}
+    ),
+    ("GET", "/api/v1/projects/{pk}/"): rule(admin=200),
+    ("PUT", "/api/v1/projects/{pk}/"): rule(
+        admin=200,
+        reviewer=403,
+        body=lambda w: {"name": w.project.name, "label_schema": w.project.label_schema, "description": "put"},
+    ),
+    ("PATCH", "/api/v1/projects/{pk}/"): rule(admin=200, reviewer=403, body=PROJECT_PATCH),
+    ("DELETE", "/api/v1/projects/{pk}/"): rule(admin=204, manager=403),
+    # --- members and audit ----------------------------------------------------------------------
+    ("GET", "/api/v1/projects/{project_pk}/members/"): rule(admin=200, annotator=403),
+    ("POST", "/api/v1/projects/{project_pk}/members/"): rule(
+        admin=201, reviewer=403, body=lambda w: {"username": w.newcomer.username, "role": "annotator"}
+    ),
+    ("GET", "/api/v1/projects/{project_pk}/members/{pk}/"): rule(admin=200, annotator=403),
+    ("PATCH", "/api/v1/projects/{project_pk}/members/{pk}/"): rule(admin=200, reviewer=403, body={"role": "reviewer"}),
+    ("DELETE", "/api/v1/projects/{project_pk}/members/{pk}/"): rule(admin=204, reviewer=403),
+    ("GET", "/api/v1/projects/{project_pk}/audit/"): rule(admin=200, reviewer=403),
+    ("GET", "/api/v1/projects/{project_pk}/audit/{pk}/"): rule(admin=200, reviewer=403),
+    # --- queue and annotating -------------------------------------------------------------------
+    # Every member may annotate; admins, managers and reviewers get a free task of their own.
+    ("POST", "/api/v1/projects/{project_pk}/next-task/"): rule(admin=200),
+    # The annotator holds {task_id}; reviewers and up see every task of their projects.
+    ("GET", "/api/v1/tasks/{task_id}/"): rule(admin=200),
+    ("POST", "/api/v1/tasks/{task_id}/skip/"): rule(admin=200),
+    ("GET", "/api/v1/tasks/{task_id}/annotations/"): rule(admin=200),
+    # The task has overlap 1 and the annotator's lease fills it, so others are refused (409).
+    ("POST", "/api/v1/tasks/{task_id}/annotations/"): rule(
+        admin=409, annotator=201, body={"result": {"topic": "business"}}
+    ),
+    ("GET", "/api/v1/tasks/{task_id}/draft/"): rule(admin=200),
+    ("PUT", "/api/v1/tasks/{task_id}/draft/"): rule(admin=200, body={"result": {"topic": "politics"}}),
+}
