@@ -9,7 +9,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from projects.annotations import services
+from projects.annotations import review_api, services
 from projects.annotations.models import Annotation
 from projects.assignment.api import task_for_user
 from projects.core.models import Role
@@ -29,6 +29,7 @@ class AnnotationSerializer(serializers.ModelSerializer):
             "result",
             "status",
             "review_state",
+            "reviewed_result",
             "lead_time",
             "prediction",
             "guideline_version",
@@ -119,3 +120,5 @@ URLS = [
     path("tasks/<int:task_id>/annotations/", TaskAnnotationsView.as_view(), name="annotations-task-annotations"),
     path("tasks/<int:task_id>/draft/", TaskDraftView.as_view(), name="annotations-task-draft"),
 ]
+
+URLS += review_api.URLS  # review queue, verdicts, adjudication (projects/annotations/review_api.py)

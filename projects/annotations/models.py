@@ -33,6 +33,9 @@ class Annotation(models.Model):
     draft = models.JSONField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=AnnotationStatus.choices, default=AnnotationStatus.DRAFT)
     review_state = models.CharField(max_length=16, choices=ReviewState.choices, default=ReviewState.NONE, blank=True)
+    # The label after review: the result itself when accepted, the reviewer's correction when fixed;
+    # null while unreviewed, pending or rejected (see projects.annotations.reviews).
+    reviewed_result = models.JSONField(null=True, blank=True)
     lead_time = models.FloatField(default=0.0, help_text="Seconds spent on the task, summed over visits.")
     prediction = models.ForeignKey(
         "prelabel.Prediction", null=True, blank=True, on_delete=models.SET_NULL, related_name="annotations"
@@ -91,3 +94,52 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"comment {self.pk} on task {self.task_id}"
+
+
+class ReviewClaim(models.Model):
+    """A reviewer holds a pending annotation for a while, so two reviewers are not handed the same one."""
+
+    annotation = models.OneToOneField(Annotation, on_delete=models.CASCADE, related_name="review_claim")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ("id",)
+        indexes = [models.Index(fields=["reviewer", "expires_at"], name="review_claim_reviewer_idx")]
+
+    def __str__(self) -> str:
+        return f"claim on {self.annotation_id} by {self.reviewer_id}"
+
+
+class LabelSource(models.TextChoices):
+    PICK = "pick", "An annotation picked by an adjudicator"
+    MERGE = "merge", "A result merged by an adjudicator"
+
+
+class TaskLabel(models.Model):
+    """The adjudicated label of a task whose annotations disagreed (overlap > 1).
+
+    Read it through ``projects.annotations.selectors.reviewed_label_for_tasks``, which also falls
+    back to reviewed annotations.
+    """
+
+    task = models.OneToOneField(Task, on_delete=models.CASCADE, related_name="label")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="task_labels")
+    result = models.JSONField()
+    source = models.CharField(max_length=8, choices=LabelSource.choices)
+    annotation = models.ForeignKey(
+        Annotation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="The picked one."
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("task",)
+        indexes = [models.Index(fields=["project", "task"], name="task_label_project_idx")]
+
+    def __str__(self) -> str:
+        return f"label of task {self.task_id} ({self.source})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from projects.annotations import reviews
 from projects.annotations.models import Annotation, AnnotationStatus
 from projects.assignment.models import Assignment, AssignmentStatus, Task
 from projects.assignment.services import holding_q
@@ -78,6 +79,7 @@ def annotation_submit(
     if prediction_id is not None:
         annotation.prediction_id = prediction_id
     annotation.save()
+    reviews.review_on_submit(project=project, annotation=annotation)
     Assignment.objects.update_or_create(
         task=task,
         user=user,
