@@ -121,3 +121,45 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/tasks/{task_id}/draft/"): rule(admin=200),
     ("PUT", "/api/v1/tasks/{task_id}/draft/"): rule(admin=200, body={"result": {"topic": "politics"}}),
 }
+
+
+# --- review and adjudication (projects/annotations/review_api.py) -----------------------------
+
+
+def _pending_annotation(w, user=None) -> dict:
+    """The annotator's submitted annotation on {task_id}, waiting for review (made once per world)."""
+    from projects.annotations.models import Annotation
+
+    annotation, _ = Annotation.objects.get_or_create(
+        task=w.task,
+        user=w.users["annotator"],
+        defaults={
+            "project": w.project,
+            "result": {"topic": "business"},
+            "status": "submitted",
+            "review_state": "pending",
+        },
+    )
+    return {"annotation_id": annotation.pk, "project_pk": w.project.pk}
+
+
+TABLE.update(
+    {
+        # Reviewers and up review; annotators are refused (403). The pending one is the annotator's own.
+        ("POST", "/api/v1/projects/{project_pk}/review/next/"): rule(admin=200, annotator=403, ids=_pending_annotation),
+        ("GET", "/api/v1/projects/{project_pk}/review/queue/"): rule(admin=200, annotator=403),
+        # Every member lists their own rejected annotations.
+        ("GET", "/api/v1/projects/{project_pk}/review/returned/"): rule(admin=200),
+        ("GET", "/api/v1/projects/{project_pk}/adjudication/"): rule(admin=200, annotator=403),
+        ("GET", "/api/v1/annotations/{annotation_id}/review/"): rule(admin=200, annotator=403, ids=_pending_annotation),
+        ("POST", "/api/v1/annotations/{annotation_id}/review/"): rule(
+            admin=201, annotator=403, body={"verdict": "accept"}, ids=_pending_annotation
+        ),
+        # The history: reviewers and up, and the annotation's own annotator.
+        ("GET", "/api/v1/annotations/{annotation_id}/reviews/"): rule(admin=200, ids=_pending_annotation),
+        ("GET", "/api/v1/tasks/{task_id}/adjudicate/"): rule(admin=200, annotator=403),
+        ("POST", "/api/v1/tasks/{task_id}/adjudicate/"): rule(
+            admin=200, annotator=403, body={"result": {"topic": "business"}}
+        ),
+    }
+)
