@@ -105,6 +105,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = ["projects.core.ratelimit.RateLimitedModelBackend"]
+# Failed sign-ins allowed per window before the username or client address is locked out of
+# password checks until the window ends; API token failures are limited per address.
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
+LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 10, minimum=1)
+LOGIN_FAILURES_PER_IP = env_int("LOGIN_FAILURES_PER_IP", 50, minimum=1)
+TOKEN_FAILURES_PER_IP = env_int("TOKEN_FAILURES_PER_IP", 50, minimum=1)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "web-home"
 LOGOUT_REDIRECT_URL = "login"
@@ -173,8 +180,18 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {},
 }
 
-# --- Celery ---------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
+
+# --- Cache (login failure counters) --------------------------------------------------------------
+# Redis when configured, so every gunicorn worker sees the same counters; else per-process memory.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+}
+CACHES["default"]["KEY_PREFIX"] = "annotator"
+
+# --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 # Without a broker, jobs run in-process at enqueue time. Chosen here once, at start-up: a
 # configured but unreachable Redis fails loudly instead of silently running jobs inline.

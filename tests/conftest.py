@@ -9,6 +9,15 @@ from projects.core.models import Role
 from tests import factories
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Login-failure counters (and anything else cached) never leak from one test to the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def project(db):
     return factories.ProjectFactory()

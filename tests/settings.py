@@ -18,3 +18,5 @@ MEDIA_ROOT = Path(os.environ.get("TEST_MEDIA_ROOT", "/tmp/annotator-test-media")
 # Tests marked ``redis`` switch to the real broker and start a real worker process (see the
 # worker fixture), so the PostgreSQL + Redis run of CI exercises real queueing too.
 CELERY_TASK_ALWAYS_EAGER = True
+# Login-failure counters live in the cache; keep them per-process and cleared per test (conftest).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -8,6 +8,7 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from projects.core import ratelimit
 from projects.core.models import ApiToken, hash_token
 from projects.core.permissions import token_scope_refusal
 
@@ -28,9 +29,14 @@ class TokenAuthentication(authentication.BaseAuthentication):
             key = header[1].decode()
         except UnicodeError as exc:
             raise exceptions.AuthenticationFailed("Invalid token header: the key has invalid characters.") from exc
+        if ratelimit.token_blocked(request):
+            raise exceptions.Throttled(
+                wait=ratelimit.retry_after_seconds(), detail="Too many requests with invalid tokens from this address."
+            )
         token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(key)).first()
         now = timezone.now()
         if token is None or token.revoked_at is not None:
+            ratelimit.record_failure("token-ip", ratelimit.client_ip(request))
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         if token.expires_at is not None and token.expires_at <= now:
             raise exceptions.AuthenticationFailed("This token has expired.")

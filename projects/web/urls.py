@@ -8,9 +8,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from projects.web import views
+from projects.web.views.auth import RateLimitedLoginView
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", RateLimitedLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]
 for module_info in pkgutil.iter_modules(views.__path__):

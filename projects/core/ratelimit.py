@@ -1,0 +1,99 @@
+"""Failed-login limits: web and admin sign-ins (per username and per client address) and API
+token failures (per client address).
+
+A small fixed-window counter in Django's cache (Redis when ``REDIS_URL`` is set, so all gunicorn
+workers share it; per-process memory otherwise). We use this rather than django-axes because we
+need two counters, not an attempt log with its own tables, backend and middleware, and because
+axes does not see DRF token failures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+
+from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.dispatch import receiver
+
+
+def client_ip(request) -> str:
+    """The client address; behind our TLS proxy, the address that proxy appended last."""
+    if request is None:
+        return "unknown"
+    meta = getattr(request, "META", {})
+    forwarded = meta.get("HTTP_X_FORWARDED_FOR", "")
+    if settings.SECURE_PROXY_SSL_HEADER and forwarded:
+        return forwarded.split(",")[-1].strip()
+    return meta.get("REMOTE_ADDR", "unknown")
+
+
+def _key(scope: str, ident: str) -> tuple[str, str]:
+    digest = hashlib.sha256(ident.strip().lower().encode()).hexdigest()[:32]
+    window = int(time.time() // settings.LOGIN_FAILURE_WINDOW_SECONDS)
+    return f"ratelimit:{scope}:{digest}:{window}", f"ratelimit:{scope}:{digest}"
+
+
+def failures(scope: str, ident: str) -> int:
+    return cache.get(_key(scope, ident)[0], 0)
+
+
+def record_failure(scope: str, ident: str) -> int:
+    key, _ = _key(scope, ident)
+    cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+        return 1
+
+
+def reset(scope: str, ident: str) -> None:
+    cache.delete(_key(scope, ident)[0])
+
+
+def retry_after_seconds() -> int:
+    window = settings.LOGIN_FAILURE_WINDOW_SECONDS
+    return max(1, math.ceil(window - time.time() % window))
+
+
+def login_blocked(request, username: str | None) -> bool:
+    if failures("login-ip", client_ip(request)) >= settings.LOGIN_FAILURES_PER_IP:
+        return True
+    return bool(username) and failures("login-user", username) >= settings.LOGIN_FAILURES_PER_USERNAME
+
+
+def token_blocked(request) -> bool:
+    return failures("token-ip", client_ip(request)) >= settings.TOKEN_FAILURES_PER_IP
+
+
+class RateLimitedModelBackend(ModelBackend):
+    """ModelBackend that refuses to check passwords while the username or address is locked out.
+
+    It applies to every password sign-in (our login page and the admin's), because both go
+    through ``django.contrib.auth.authenticate``.
+    """
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if login_blocked(request, username or kwargs.get("email")):
+            raise PermissionDenied("too many failed sign-ins")
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+@receiver(user_login_failed)
+def _count_failed_login(sender, credentials, request=None, **kwargs) -> None:
+    record_failure("login-ip", client_ip(request))
+    username = credentials.get("username")
+    if username:
+        record_failure("login-user", username)
+
+
+@receiver(user_logged_in)
+def _forget_failures_on_success(sender, request, user, **kwargs) -> None:
+    # Only the username's counter: signing in to one's own account must not reset an address
+    # that is guessing other people's passwords.
+    reset("login-user", user.get_username())
