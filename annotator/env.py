@@ -22,7 +22,8 @@ def env_str(name: str, default: str = "") -> str:
             return Path(file_path).read_text().strip()
         except OSError as exc:
             raise ImproperlyConfigured(f"{name}_FILE: cannot read {file_path}: {exc}") from exc
-    return os.environ.get(name, default)
+    # An empty variable means "not set": `DATABASE_URL= ./run.sh` gets the default, not an error.
+    return os.environ.get(name) or default
 
 
 def env_bool(name: str, default: bool = False) -> bool:
