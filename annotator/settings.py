@@ -219,7 +219,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1800, minim
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1900, minimum=1)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Leases past expiry return to the queue (next-task also expires a project's leases lazily).
+    "assignment.expire_leases": {"task": "assignment.expire_leases", "schedule": 60.0},
+}
 
 # --- Annotator ------------------------------------------------------------------------------
 DEFAULT_LEASE_MINUTES = env_int("DEFAULT_LEASE_MINUTES", 30, minimum=1)

@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from projects.annotations import reviews
 from projects.annotations.models import Annotation, AnnotationStatus
-from projects.assignment.models import Assignment, AssignmentStatus, Task
-from projects.assignment.services import holding_q
+from projects.assignment.models import Assignment, Task
+from projects.assignment.services import assignment_record_submission, holding_q
 from projects.core import events
 from projects.core.exceptions import Conflict, ValidationFailed
 from projects.core.schema import validate_result
@@ -80,11 +80,7 @@ def annotation_submit(
         annotation.prediction_id = prediction_id
     annotation.save()
     reviews.review_on_submit(project=project, annotation=annotation)
-    Assignment.objects.update_or_create(
-        task=task,
-        user=user,
-        defaults={"project_id": task.project_id, "status": AssignmentStatus.SUBMITTED, "expires_at": None},
-    )
+    assignment_record_submission(task=task, user=user)
     if first_submission:
         # The task row is locked above, so reading then writing the counter is safe.
         count = task.submitted_count + 1

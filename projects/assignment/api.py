@@ -9,7 +9,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from projects.assignment import services
+from projects.assignment import manager_api, services
 from projects.assignment.models import Assignment, AssignmentStatus, Task
 from projects.core.exceptions import NoTaskAvailable, NotFound
 from projects.core.models import Membership, Role
@@ -153,8 +153,55 @@ class TaskSkipView(APIView):
         return Response({"status": assignment.status})
 
 
+class EscalateInputSerializer(serializers.Serializer):
+    domain = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text="The expertise this task needs."
+    )
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    unsafe = serializers.BooleanField(required=False, default=False)
+
+
+class EscalateSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    is_flagged = serializers.BooleanField()
+    flag_domain = serializers.CharField()
+    flag_unsafe = serializers.BooleanField()
+
+
+class TaskEscalateView(APIView):
+    """Flag a task as beyond your expertise or unsafe: it leaves your queue and goes to experts of
+    ``domain`` (``safety`` when only ``unsafe`` is given). The flag stays visible to managers."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=EscalateInputSerializer, responses=EscalateSerializer)
+    def post(self, request, task_id: int) -> Response:
+        check_token_scope(request, self)
+        task, membership = task_for_user(request, task_id)
+        require_role(request, membership, Role.ANNOTATOR)
+        data = EscalateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        task = services.task_escalate(
+            task=task,
+            user=request.user,
+            domain=data.validated_data.get("domain", ""),
+            reason=data.validated_data.get("reason", ""),
+            unsafe=data.validated_data["unsafe"],
+        )
+        return Response(
+            {
+                "id": task.pk,
+                "is_flagged": task.is_flagged,
+                "flag_domain": task.flag_domain,
+                "flag_unsafe": task.flag_unsafe,
+            }
+        )
+
+
 URLS = [
     path("projects/<int:project_pk>/next-task/", NextTaskView.as_view(), name="assignment-next-task"),
     path("tasks/<int:task_id>/", TaskDetailView.as_view(), name="assignment-task-detail"),
     path("tasks/<int:task_id>/skip/", TaskSkipView.as_view(), name="assignment-task-skip"),
+    path("tasks/<int:task_id>/escalate/", TaskEscalateView.as_view(), name="assignment-task-escalate"),
+    *manager_api.URLS,
 ]

@@ -1,10 +1,11 @@
-"""Periodic queue maintenance."""
+"""Periodic queue maintenance (scheduled by CELERY_BEAT_SCHEDULE in settings)."""
 
 from celery import shared_task
 
 from projects.assignment.services import leases_expire
 
 
-@shared_task(name="assignment.expire_leases")
+@shared_task(name="assignment.expire_leases", acks_late=True, ignore_result=True)
 def leases_expire_job() -> int:
+    """Return expired leases to the queue. Idempotent: a second run finds nothing to expire."""
     return leases_expire()

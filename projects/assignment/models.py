@@ -35,10 +35,17 @@ class Task(models.Model):
     # Counters kept in step with annotations by the services that write them.
     submitted_count = models.PositiveIntegerField(default=0)
     skipped_count = models.PositiveIntegerField(default=0)
+    # Assignments in status "leased" (live or past expiry until ``leases_expire`` flips them).
+    # ``submitted_count + leased_count < overlap`` finds tasks with a free slot from the task row
+    # alone, so the queue never counts assignments per candidate.
+    leased_count = models.PositiveIntegerField(default=0)
     is_complete = models.BooleanField(default=False, help_text="submitted_count has reached the project's overlap")
     # Escalation: an annotator flagged this task as needing another domain's expertise, or unsafe.
     is_flagged = models.BooleanField(default=False)
     flag_domain = models.CharField(max_length=64, blank=True)
+    flag_reason = models.TextField(blank=True)
+    flag_unsafe = models.BooleanField(default=False)
+    flagged_at = models.DateTimeField(null=True, blank=True)
     # Lowest prediction margin (active learning orders by it, lowest first); null without predictions.
     uncertainty = models.FloatField(null=True, blank=True)
     agreement = models.FloatField(null=True, blank=True)
@@ -57,10 +64,22 @@ class Task(models.Model):
             ),
         ]
         indexes = [
-            # The queue: open tasks of a project, best first.
-            models.Index(fields=["project", "is_complete", "-priority", "id"], name="task_queue_idx"),
-            models.Index(fields=["project", "required_skill", "is_complete"], name="task_skill_idx"),
+            # The queue scans open tasks of a project in queue order (partial: completed tasks drop out).
+            models.Index(fields=["project", "-priority", "id"], name="task_queue_idx", condition=Q(is_complete=False)),
+            models.Index(
+                fields=["project", "-priority", "uncertainty", "id"],
+                name="task_queue_unc_idx",
+                condition=Q(is_complete=False),
+            ),
+            models.Index(
+                fields=["project", "required_skill", "-priority", "id"],
+                name="task_skill_idx",
+                condition=Q(is_complete=False),
+            ),
+            models.Index(fields=["project", "flag_domain"], name="task_flag_idx", condition=Q(is_flagged=True)),
             models.Index(fields=["project", "is_gold"], name="task_gold_idx"),
+            # Task manager sorts.
+            models.Index(fields=["project", "priority", "id"], name="task_priority_idx"),
         ]
 
     def __str__(self) -> str:
@@ -109,6 +128,8 @@ class Assignment(models.Model):
             models.Index(fields=["project", "user", "status"], name="assignment_user_idx"),
             models.Index(fields=["task", "status"], name="assignment_task_idx"),
             models.Index(fields=["status", "expires_at"], name="assignment_expiry_idx"),
+            # The lazy expiry check on every next-task call: live and stale leases of one project.
+            models.Index(fields=["project", "expires_at"], name="assignment_lease_idx", condition=Q(status="leased")),
         ]
 
     def __str__(self) -> str:

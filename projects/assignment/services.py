@@ -1,9 +1,15 @@
-"""Writes on the queue: claiming the next task under a lease, skipping, releasing.
+"""Writes on the queue: leasing the next task, skipping, escalating, expiring leases.
 
 Correctness rule: a task never holds more than ``project.overlap`` slots, where a slot is a
-submitted assignment or a leased one whose lease has not expired. The claim locks the task row
-(``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serializes writers with IMMEDIATE
-transactions), recounts its slots and only then records the lease.
+submitted assignment or a live lease. Every write that moves an assignment into or out of
+"leased" locks the task row first and keeps ``Task.leased_count`` in step, so the queue can find
+tasks with a free slot from the task row alone. Locks are always taken task row first, then its
+assignments, so writers cannot deadlock.
+
+PostgreSQL: the candidate is picked and locked in one ``SELECT ... FOR UPDATE SKIP LOCKED``, so
+concurrent annotators walk past each other's rows instead of queueing on them. SQLite: writers are
+serialized (IMMEDIATE transactions) and the claim is a conditional ``UPDATE`` that only succeeds
+while the slot is still free.
 """
 
 from __future__ import annotations
@@ -12,14 +18,18 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from projects.assignment import selectors, strategies
 from projects.assignment.models import Assignment, AssignmentStatus, Task
-from projects.core.exceptions import Conflict
-from projects.core.models import Project
+from projects.core.exceptions import Conflict, ValidationFailed
+from projects.core.models import AnnotatorProfile, AssignmentPolicy, Membership, Project
+from projects.core.services import audit_log
 
 CANDIDATE_BATCH = 20
+EXPIRE_BATCH = 500
 
 
 def holding_q(now, prefix: str = "") -> Q:
@@ -29,73 +39,111 @@ def holding_q(now, prefix: str = "") -> Q:
     )
 
 
-def _current_lease(*, project: Project, user, now) -> Assignment | None:
-    return (
-        Assignment.objects.filter(project=project, user=user, status=AssignmentStatus.LEASED, expires_at__gt=now)
-        .select_related("task")
-        .order_by("leased_at", "id")
-        .first()
-    )
+def _set_status(*, task: Task, user, status: str, **extra) -> tuple[Assignment, str | None]:
+    """Upsert the (task, user) assignment with ``status``; the caller holds the task row lock.
+
+    Returns the assignment and its previous status, and moves ``leased_count`` when the
+    assignment enters or leaves "leased".
+    """
+    assignment = Assignment.objects.select_for_update().filter(task=task, user=user).first()
+    previous = assignment.status if assignment else None
+    if assignment is None:
+        assignment = Assignment.objects.create(task=task, user=user, project_id=task.project_id, status=status, **extra)
+    else:
+        assignment.status = status
+        for key, value in extra.items():
+            setattr(assignment, key, value)
+        assignment.save(update_fields=["status", "updated_at", *extra])
+    delta = int(status == AssignmentStatus.LEASED) - int(previous == AssignmentStatus.LEASED)
+    if delta:
+        Task.objects.filter(pk=task.pk).update(leased_count=F("leased_count") + delta)
+    return assignment, previous
 
 
-def _candidates(*, project: Project, user, now):
-    done_by_user = (
-        Assignment.objects.filter(project=project, user=user)
-        .exclude(status=AssignmentStatus.LEASED, expires_at__lte=now)
-        .exclude(status=AssignmentStatus.ASSIGNED)
-    )
-    return (
-        Task.objects.filter(project=project, is_complete=False)
-        .exclude(pk__in=done_by_user.values("task_id"))
-        .annotate(slots=Count("assignments", filter=holding_q(now, "assignments__")))
-        .filter(slots__lt=project.overlap)
-        .order_by("-priority", "id")
-    )
-
-
-def _claim(*, task_id: int, project: Project, user, now) -> Assignment | None:
-    """Lease one slot of the task to the user, or None if it is full or being claimed by another."""
-    locked = Task.objects.filter(pk=task_id, is_complete=False)
-    if settings.IS_POSTGRES:
-        locked = locked.select_for_update(skip_locked=True)
-    task = locked.first()
-    if task is None:
-        return None
-    held = Assignment.objects.filter(holding_q(now), task=task).exclude(user=user).count()
-    if held >= project.overlap:
-        return None
-    expires = now + timedelta(minutes=project.lease_minutes)
-    assignment, _ = Assignment.objects.update_or_create(
+def _lease(*, task: Task, project: Project, user, now) -> Assignment:
+    assignment, _ = _set_status(
         task=task,
         user=user,
-        defaults={"project": project, "status": AssignmentStatus.LEASED, "leased_at": now, "expires_at": expires},
+        status=AssignmentStatus.LEASED,
+        leased_at=now,
+        expires_at=now + timedelta(minutes=project.lease_minutes),
     )
     assignment.task = task
     return assignment
 
 
+def _claim_first(candidates: QuerySet[Task], *, project: Project, user, now, capped: bool = True) -> Assignment | None:
+    """Lease the first candidate that can still be claimed."""
+    if settings.IS_POSTGRES:
+        task = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+        return _lease(task=task, project=project, user=user, now=now) if task is not None else None
+    for task in candidates[:CANDIDATE_BATCH]:
+        claim = Task.objects.filter(pk=task.pk)
+        if capped:
+            claim = claim.filter(is_complete=False, submitted_count__lt=project.overlap - F("leased_count"))
+        # The conditional update is the claim: 0 rows means the slot went meanwhile.
+        if claim.update(leased_count=F("leased_count")) == 1:
+            return _lease(task=task, project=project, user=user, now=now)
+    return None
+
+
 def task_next_for_user(*, project: Project, user) -> Assignment | None:
-    """Return the user's current lease in the project, or lease them the best open task."""
+    """Return the user's live lease in the project, or lease them the best eligible task.
+
+    Order: tasks a manager assigned to them; a gold task when one is due (``gold_ratio``);
+    escalated tasks for experts of the flagged domain; in skill-routed projects the tasks needing
+    one of their expert skills; then every other task their routing allows. Within each, higher
+    priority first, then (``queue_order=uncertainty``) the least certain pre-label, then id.
+    Members whose queue is paused get nothing.
+    """
+    membership = Membership.objects.filter(project=project, user=user).only("pk", "queue_paused").first()
+    if membership is None and not user.is_superuser:
+        return None
+    if membership is not None and membership.queue_paused:
+        return None
     now = timezone.now()
+    leases_expire(project=project, now=now)  # the lazy check; beat does the rest
     with transaction.atomic():
-        current = _current_lease(project=project, user=user, now=now)
-        if current is not None:
-            return current
-        # Tasks a manager assigned to this user come first.
-        assigned = list(
-            Assignment.objects.filter(project=project, user=user, status=AssignmentStatus.ASSIGNED)
-            .order_by("-task__priority", "task_id")
-            .values_list("task_id", flat=True)[:CANDIDATE_BATCH]
+        if membership is not None:
+            # One claim per user at a time, so a double click cannot lease two tasks.
+            Membership.objects.select_for_update().filter(pk=membership.pk).values_list("pk").first()
+        mine = list(
+            Assignment.objects.filter(
+                project=project, user=user, status__in=(AssignmentStatus.LEASED, AssignmentStatus.ASSIGNED)
+            )
+            .select_related("task")
+            .order_by("leased_at", "id")[: CANDIDATE_BATCH * 5]
         )
-        for task_id in assigned:
-            claimed = _claim(task_id=task_id, project=project, user=user, now=now)
+        for assignment in mine:
+            if assignment.status == AssignmentStatus.LEASED and assignment.expires_at > now:
+                return assignment
+        assigned_ids = [a.task_id for a in mine if a.status == AssignmentStatus.ASSIGNED]
+        if assigned_ids:
+            claimed = _claim_first(
+                selectors.assigned_candidates(project=project, user=user, task_ids=assigned_ids),
+                project=project,
+                user=user,
+                now=now,
+            )
             if claimed is not None:
                 return claimed
-        candidate_ids = list(
-            _candidates(project=project, user=user, now=now).values_list("id", flat=True)[:CANDIDATE_BATCH]
-        )
-        for task_id in candidate_ids:
-            claimed = _claim(task_id=task_id, project=project, user=user, now=now)
+        skills = AnnotatorProfile.objects.filter(user=user).values_list("skills", flat=True).first() or {}
+        if project.gold_ratio > 0:
+            served = Assignment.objects.filter(project=project, user=user).exclude(status=AssignmentStatus.ASSIGNED)
+            if strategies.gold_turn(
+                ratio=project.gold_ratio, project_id=project.pk, user_id=user.pk, served=served.count()
+            ):
+                gold = selectors.gold_candidates(project=project, user=user, skills=skills, now=now)
+                claimed = _claim_first(gold, project=project, user=user, now=now, capped=False)
+                if claimed is not None:
+                    return claimed
+        passes = [selectors.flagged_candidates(project=project, user=user, skills=skills)]
+        if project.assignment_policy == AssignmentPolicy.SKILL:
+            passes.append(selectors.expert_candidates(project=project, user=user, skills=skills))
+        if project.assignment_policy != AssignmentPolicy.MANUAL:
+            passes.append(selectors.general_candidates(project=project, user=user, skills=skills, now=now))
+        for candidates in passes:
+            claimed = _claim_first(candidates, project=project, user=user, now=now)
             if claimed is not None:
                 return claimed
     return None
@@ -104,21 +152,92 @@ def task_next_for_user(*, project: Project, user) -> Assignment | None:
 @transaction.atomic
 def task_skip(*, task: Task, user) -> Assignment:
     """The user passes on the task: it leaves their queue for good and frees their slot."""
-    assignment = Assignment.objects.select_for_update().filter(task=task, user=user).first()
-    if assignment is not None and assignment.status == AssignmentStatus.SUBMITTED:
+    task = Task.objects.select_for_update().get(pk=task.pk)
+    current = Assignment.objects.filter(task=task, user=user).values_list("status", flat=True).first()
+    if current == AssignmentStatus.SUBMITTED:
         raise Conflict("You already submitted this task; it cannot be skipped.")
-    assignment, _ = Assignment.objects.update_or_create(
-        task=task,
-        user=user,
-        defaults={"project_id": task.project_id, "status": AssignmentStatus.SKIPPED, "expires_at": None},
-    )
+    assignment, _ = _set_status(task=task, user=user, status=AssignmentStatus.SKIPPED, expires_at=None)
     Task.objects.filter(pk=task.pk).update(skipped_count=F("skipped_count") + 1)
     return assignment
 
 
-def leases_expire(*, now=None) -> int:
-    """Mark leases past their expiry as expired; returns how many. Run by beat and lazily."""
-    now = now or timezone.now()
-    return Assignment.objects.filter(status=AssignmentStatus.LEASED, expires_at__lte=now).update(
-        status=AssignmentStatus.EXPIRED, updated_at=now
+@transaction.atomic
+def task_escalate(*, task: Task, user, domain: str, reason: str = "", unsafe: bool = False) -> Task:
+    """Flag the task as needing an expert of ``domain`` (or as unsafe).
+
+    It leaves the user's queue (their assignment becomes "escalated" unless they already
+    submitted), and from then on only experts of ``domain`` are handed it. The flag stays on the
+    task for reviewers and managers.
+    """
+    domain = (domain or "").strip()
+    if not domain and unsafe:
+        domain = "safety"
+    if not domain or len(domain) > 64:
+        raise ValidationFailed("Name the domain this task needs.", fields={"domain": "1 to 64 characters"})
+    task = Task.objects.select_for_update().get(pk=task.pk)
+    current = Assignment.objects.filter(task=task, user=user).values_list("status", flat=True).first()
+    if current != AssignmentStatus.SUBMITTED:
+        _set_status(task=task, user=user, status=AssignmentStatus.ESCALATED, expires_at=None)
+    task.is_flagged = True
+    task.flag_domain = domain
+    task.flag_reason = reason[:2000]
+    task.flag_unsafe = bool(unsafe)
+    task.flagged_at = timezone.now()
+    task.save(update_fields=["is_flagged", "flag_domain", "flag_reason", "flag_unsafe", "flagged_at", "updated_at"])
+    audit_log(
+        actor=user,
+        action="task.escalate",
+        project=task.project,
+        target=task,
+        data={"domain": domain, "reason": task.flag_reason, "unsafe": task.flag_unsafe},
     )
+    return task
+
+
+def assignment_record_submission(*, task: Task, user) -> Assignment:
+    """Mark the user's assignment submitted (called by ``annotation_submit`` under the task lock)."""
+    assignment, _ = _set_status(task=task, user=user, status=AssignmentStatus.SUBMITTED, expires_at=None)
+    return assignment
+
+
+def leased_count_subquery() -> Coalesce:
+    leased = (
+        Assignment.objects.filter(task=OuterRef("pk"), status=AssignmentStatus.LEASED)
+        .order_by()
+        .values("task")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(leased, output_field=IntegerField()), Value(0))
+
+
+def leases_expire(*, project: Project | None = None, now=None, batch: int = EXPIRE_BATCH) -> int:
+    """Return leases past their expiry to the queue; returns how many. Run by beat and lazily.
+
+    Locks the affected task rows (skipping ones busy right now; the next run takes them), flips
+    their stale leases to "expired" and recounts ``leased_count`` from the assignments, which
+    also repairs any drift.
+    """
+    now = now or timezone.now()
+    expired = 0
+    while True:
+        stale = Assignment.objects.filter(status=AssignmentStatus.LEASED, expires_at__lte=now)
+        if project is not None:
+            stale = stale.filter(project=project)
+        task_ids = sorted(set(stale.values_list("task_id", flat=True)[:batch]))
+        if not task_ids:
+            return expired
+        with transaction.atomic():
+            locked = Task.objects.filter(pk__in=task_ids).order_by("pk")
+            if settings.IS_POSTGRES:
+                locked = locked.select_for_update(skip_locked=True)
+            locked_ids = list(locked.values_list("pk", flat=True))
+            if not locked_ids:
+                return expired
+            n = Assignment.objects.filter(
+                task_id__in=locked_ids, status=AssignmentStatus.LEASED, expires_at__lte=now
+            ).update(status=AssignmentStatus.EXPIRED, updated_at=now)
+            Task.objects.filter(pk__in=locked_ids).update(leased_count=leased_count_subquery())
+        expired += n
+        if len(task_ids) < batch or n == 0:
+            return expired
