@@ -163,3 +163,23 @@ TABLE.update(
         ),
     }
 )
+
+
+# --- task manager, manual assignment, progress, escalation (projects/assignment/manager_api.py) --
+
+TABLE.update(
+    {
+        ("GET", "/api/v1/projects/{project_pk}/tasks/"): rule(admin=200, reviewer=403),
+        ("POST", "/api/v1/projects/{project_pk}/tasks/bulk/"): rule(
+            admin=200,
+            reviewer=403,
+            body=lambda w: {"action": "set_priority", "priority": 3, "task_ids": [w.open_task.pk]},
+        ),
+        ("POST", "/api/v1/projects/{project_pk}/tasks/assign/"): rule(
+            admin=200, reviewer=403, body=lambda w: {"usernames": ["anna"], "task_ids": [w.open_task.pk]}
+        ),
+        ("GET", "/api/v1/projects/{project_pk}/progress/"): rule(admin=200, reviewer=403),
+        # The annotator holds {task_id}; reviewers and up may flag any task of their projects.
+        ("POST", "/api/v1/tasks/{task_id}/escalate/"): rule(admin=200, body={"domain": "medicine"}),
+    }
+)
