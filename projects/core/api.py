@@ -5,12 +5,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from projects.core import selectors, services
+from projects.core import invites, selectors, services
 from projects.core.exceptions import NotFound, PermissionDenied
 from projects.core.models import (
     AnnotatorProfile,
@@ -190,6 +192,22 @@ class MemberCreateInputSerializer(serializers.Serializer):
         return attrs
 
 
+class MemberInviteInputSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150, help_text="The new account's username.")
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.ANNOTATOR)
+
+
+class MemberInvitedSerializer(MemberSerializer):
+    invite_url = serializers.CharField(
+        read_only=True, help_text="Shown once: the invitee opens it to choose a password (single use, expires)."
+    )
+
+    class Meta(MemberSerializer.Meta):
+        fields = (*MemberSerializer.Meta.fields, "invite_url")
+        read_only_fields = fields
+
+
 class MemberUpdateInputSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices, required=False)
     skills = serializers.DictField(child=serializers.ChoiceField(choices=SkillLevel.choices), required=False)
@@ -228,6 +246,19 @@ class MemberViewSet(viewsets.ModelViewSet):
         return Response(
             MemberSerializer(self.get_queryset().get(pk=membership.pk)).data, status=status.HTTP_201_CREATED
         )
+
+    @extend_schema(request=MemberInviteInputSerializer, responses={201: MemberInvitedSerializer})
+    @action(detail=False, methods=["post"])
+    def invite(self, request, *args, **kwargs) -> Response:
+        """Create an account for someone new, add them with a role, and return their invite link."""
+        data = MemberInviteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership, uidb64, token = invites.member_invite(
+            project=request.project, actor=request.user, actor_membership=request.membership, **data.validated_data
+        )
+        body = MemberSerializer(self.get_queryset().get(pk=membership.pk)).data
+        url = request.build_absolute_uri(reverse("web-invite-accept", args=[uidb64, token]))
+        return Response(body | {"invite_url": url}, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MemberUpdateInputSerializer, responses=MemberSerializer)
     def partial_update(self, request, *args, **kwargs) -> Response:

@@ -183,3 +183,8 @@ TABLE.update(
         ("POST", "/api/v1/tasks/{task_id}/escalate/"): rule(admin=200, body={"domain": "medicine"}),
     }
 )
+
+# Inviting creates an account and a membership: managers and admins only.
+TABLE[("POST", "/api/v1/projects/{project_pk}/members/invite/")] = rule(
+    admin=201, reviewer=403, body={"username": "invitee", "email": "invitee@example.com", "role": "annotator"}
+)
