@@ -223,9 +223,13 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Leases past expiry return to the queue (next-task also expires a project's leases lazily).
     "assignment.expire_leases": {"task": "assignment.expire_leases", "schedule": 60.0},
 }
+# Stale quality figures are recomputed by this sweep if their debounced job was lost.
+CELERY_BEAT_SCHEDULE["quality.sweep"] = {"task": "quality.sweep", "schedule": 300.0}
 
 # --- Annotator ------------------------------------------------------------------------------
 DEFAULT_LEASE_MINUTES = env_int("DEFAULT_LEASE_MINUTES", 30, minimum=1)
+# Seconds between a submission and the quality recompute it triggers (more submissions in between share it).
+QUALITY_RECOMPUTE_DELAY = env_int("QUALITY_RECOMPUTE_DELAY", 30, minimum=0)
 ALLOW_PROJECT_CREATION_BY = env_str("ALLOW_PROJECT_CREATION_BY", "staff")  # "staff" or "anyone"
 # Hosts or IP addresses that remote labelers and webhooks may reach even though they are internal
 # (a model server on localhost, say). Everything internal is refused otherwise (SSRF guard).

@@ -1,4 +1,4 @@
-"""Reads for quality: consensus labels from a project's submitted annotations."""
+"""Reads for quality: consensus labels from submitted annotations, and the stored figures."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from django.db.models import QuerySet
+
 from projects.annotations.models import Annotation, AnnotationStatus
 from projects.core.exceptions import ValidationFailed
 from projects.core.models import Project
 from projects.core.schema import PAIRWISE_CHOICES
 from projects.quality.consensus import Consensus, dawid_skene, majority_vote
+from projects.quality.models import AnnotatorQuality, GoldAlert, QualitySettings, QualitySnapshot, TaskConsensus
 
 CONSENSUS_FIELD_TYPES = ("choice", "pairwise")
 CONSENSUS_METHODS = ("majority", "dawid_skene")
@@ -93,3 +96,49 @@ def consensus_for_tasks(
     return {
         t: Consensus(list(c.label) if isinstance(c.label, tuple) else c.label, c.confidence) for t, c in result.items()
     }
+
+
+def latest_snapshot(*, project: Project) -> QualitySnapshot | None:
+    return QualitySnapshot.objects.filter(project=project).order_by("-created_at", "-id").first()
+
+
+def quality_overview(*, project: Project) -> dict:
+    """The latest stored figures with the project's quality settings, and whether they are stale."""
+    settings_row = QualitySettings.objects.filter(project=project).first() or QualitySettings(project=project)
+    snapshot = latest_snapshot(project=project)
+    stale = settings_row.dirty_at is not None and (
+        settings_row.computed_at is None or settings_row.dirty_at >= settings_row.computed_at
+    )
+    return {
+        "project": project.pk,
+        "snapshot": snapshot.pk if snapshot else None,
+        "computed_at": snapshot.created_at if snapshot else None,
+        "stale": stale or snapshot is None,
+        "duration_seconds": snapshot.duration_seconds if snapshot else None,
+        "settings": settings_row,
+        "figures": snapshot.figures if snapshot else None,
+    }
+
+
+def annotator_rows(*, project: Project) -> QuerySet[AnnotatorQuality]:
+    snapshot = latest_snapshot(project=project)
+    if snapshot is None:
+        return AnnotatorQuality.objects.none()
+    return AnnotatorQuality.objects.filter(snapshot=snapshot).select_related("user").order_by("user_id")
+
+
+def gold_alerts(*, project: Project, only_open: bool = False) -> QuerySet[GoldAlert]:
+    qs = GoldAlert.objects.filter(project=project).select_related("user")
+    if only_open:
+        qs = qs.filter(resolved_at__isnull=True)
+    return qs.order_by("-created_at", "-id")
+
+
+def adjudication_list(*, project: Project, field: str | None = None, below: float | None = None):
+    """Stored consensus rows, lowest confidence first (then task id)."""
+    qs = TaskConsensus.objects.filter(project=project).select_related("task")
+    if field:
+        qs = qs.filter(field=field)
+    if below is not None:
+        qs = qs.filter(confidence__lt=below)
+    return qs.order_by("confidence", "task_id", "field")

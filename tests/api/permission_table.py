@@ -188,3 +188,38 @@ TABLE.update(
 TABLE[("POST", "/api/v1/projects/{project_pk}/members/invite/")] = rule(
     admin=201, reviewer=403, body={"username": "invitee", "email": "invitee@example.com", "role": "annotator"}
 )
+
+# --- quality (projects/quality/api.py) ----------------------------------------------------------
+
+
+def _gold_alert(w, user=None) -> dict:
+    """An open gold alert for the annotator (made once per world)."""
+    from projects.quality.models import GoldAlert
+
+    alert, _ = GoldAlert.objects.get_or_create(
+        project=w.project,
+        user=w.users["annotator"],
+        resolved_at=None,
+        defaults={"accuracy": 0.4, "threshold": 0.7, "gold_answers": 5},
+    )
+    return {"alert_id": alert.pk}
+
+
+TABLE.update(
+    {
+        # Reviewers and up read the stored figures; annotators are refused (403).
+        ("GET", "/api/v1/projects/{project_pk}/quality/"): rule(admin=200, annotator=403),
+        ("GET", "/api/v1/projects/{project_pk}/quality/annotators/"): rule(admin=200, annotator=403),
+        ("GET", "/api/v1/projects/{project_pk}/quality/alerts/"): rule(admin=200, annotator=403),
+        ("GET", "/api/v1/projects/{project_pk}/quality/adjudication/"): rule(admin=200, annotator=403),
+        ("GET", "/api/v1/projects/{project_pk}/quality/settings/"): rule(admin=200, annotator=403),
+        # Managers and admins change settings, resolve alerts and start a recompute.
+        ("PATCH", "/api/v1/projects/{project_pk}/quality/settings/"): rule(
+            admin=200, reviewer=403, body={"gold_threshold": 0.8, "pause_on_alert": True}
+        ),
+        ("POST", "/api/v1/projects/{project_pk}/quality/alerts/{alert_id}/resolve/"): rule(
+            admin=200, reviewer=403, body={"resume_queue": True}, ids=_gold_alert
+        ),
+        ("POST", "/api/v1/projects/{project_pk}/quality/recompute/"): rule(admin=202, reviewer=403),
+    }
+)
