@@ -7,7 +7,7 @@ so "the tasks I see" and "the tasks a bulk action touches" can never differ.
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Substr
 
 from projects.assignment import strategies
@@ -125,3 +125,29 @@ def tasks_for_manager(*, project: Project, params) -> QuerySet[Task]:
         .prefetch_related(Prefetch("assignments", queryset=holders, to_attr="holders"))
         .order_by(*ordering_terms(params.get("ordering")))
     )
+
+
+def selected_tasks(project, data: dict):
+    """The tasks a bulk request names: ids (all must be in the project), id ranges, or a filter."""
+    tasks = Task.objects.filter(project=project)
+    if "task_ids" in data:
+        ids = sorted(set(data["task_ids"]))
+        found = set(tasks.filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise ValidationFailed(
+                f"{len(missing)} task id(s) are not in this project.", fields={"task_ids": str(missing[:20])}
+            )
+        return tasks.filter(pk__in=ids), {"task_ids": len(ids)}
+    if "ranges" in data:
+        q = Q()
+        for low, high in data["ranges"]:
+            if low > high:
+                raise ValidationFailed("A range runs from low to high.", fields={"ranges": f"[{low}, {high}]"})
+            q |= Q(pk__gte=low, pk__lte=high)
+        return tasks.filter(q), {"ranges": data["ranges"]}
+    params = {k: str(v) for k, v in data["filter"].items()}
+    unknown = set(params) - set(TaskFilter.base_filters)
+    if unknown:
+        raise ValidationFailed(f"Unknown filter(s): {', '.join(sorted(unknown))}.", fields={"filter": "unknown"})
+    return tasks_filtered(project=project, params=params), {"filter": params}

@@ -3,7 +3,6 @@ manual assignment, and progress. Mounted by ``projects.assignment.api``."""
 
 from __future__ import annotations
 
-from django.db.models import Q
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -14,7 +13,6 @@ from rest_framework.views import APIView
 
 from projects.assignment import bulk, manager, progress, strategies
 from projects.assignment.models import Task
-from projects.core.exceptions import ValidationFailed
 from projects.core.models import Role
 from projects.core.permissions import ProjectRolePermission
 
@@ -110,7 +108,7 @@ class TaskListView(ManagerView, ListAPIView):
 
 
 class TaskSelectionSerializer(serializers.Serializer):
-    task_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=1_000_000)
+    task_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=50_000)
     ranges = serializers.ListField(
         child=serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=2, max_length=2),
         required=False,
@@ -143,32 +141,6 @@ class BulkResultSerializer(serializers.Serializer):
     changed = serializers.IntegerField()
 
 
-def selected_tasks(project, data: dict):
-    """The tasks a bulk request names: ids (all must be in the project), id ranges, or a filter."""
-    tasks = Task.objects.filter(project=project)
-    if "task_ids" in data:
-        ids = sorted(set(data["task_ids"]))
-        found = set(tasks.filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
-        missing = [i for i in ids if i not in found]
-        if missing:
-            raise ValidationFailed(
-                f"{len(missing)} task id(s) are not in this project.", fields={"task_ids": str(missing[:20])}
-            )
-        return tasks.filter(pk__in=ids), {"task_ids": len(ids)}
-    if "ranges" in data:
-        q = Q()
-        for low, high in data["ranges"]:
-            if low > high:
-                raise ValidationFailed("A range runs from low to high.", fields={"ranges": f"[{low}, {high}]"})
-            q |= Q(pk__gte=low, pk__lte=high)
-        return tasks.filter(q), {"ranges": data["ranges"]}
-    params = {k: str(v) for k, v in data["filter"].items()}
-    unknown = set(params) - set(manager.TaskFilter.base_filters)
-    if unknown:
-        raise ValidationFailed(f"Unknown filter(s): {', '.join(sorted(unknown))}.", fields={"filter": "unknown"})
-    return manager.tasks_filtered(project=project, params=params), {"filter": params}
-
-
 class TaskBulkView(ManagerView, APIView):
     """Apply a bulk action to tasks chosen by ids, id ranges, or the list filters."""
 
@@ -177,7 +149,7 @@ class TaskBulkView(ManagerView, APIView):
         data = BulkInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        tasks, described = selected_tasks(request.project, v)
+        tasks, described = manager.selected_tasks(request.project, v)
         result = bulk.tasks_bulk_apply(
             project=request.project,
             actor=request.user,
@@ -199,7 +171,7 @@ class TaskAssignView(ManagerView, APIView):
     def post(self, request, project_pk: int) -> Response:
         data = AssignInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        tasks, described = selected_tasks(request.project, data.validated_data)
+        tasks, described = manager.selected_tasks(request.project, data.validated_data)
         result = bulk.tasks_bulk_apply(
             project=request.project,
             actor=request.user,
