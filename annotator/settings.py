@@ -217,7 +217,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1800, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1900, minimum=1)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Seconds before Redis hands an unacknowledged message (its worker died) to another worker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict = {
     # Leases past expiry return to the queue (next-task also expires a project's leases lazily).
@@ -234,6 +235,9 @@ ALLOW_PROJECT_CREATION_BY = env_str("ALLOW_PROJECT_CREATION_BY", "staff")  # "st
 # Hosts or IP addresses that remote labelers and webhooks may reach even though they are internal
 # (a model server on localhost, say). Everything internal is refused otherwise (SSRF guard).
 OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS", [])
+# Pre-labeling: the Celery queue its jobs go to ("" = the default queue) and the chunk size.
+PRELABEL_QUEUE = env_str("PRELABEL_QUEUE", "")
+PRELABEL_CHUNK_SIZE = env_int("PRELABEL_CHUNK_SIZE", 500, minimum=1)
 
 # --- Misc -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

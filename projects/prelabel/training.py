@@ -1,0 +1,96 @@
+"""Training the project's own model, on demand or every N new submitted annotations."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from projects.annotations.models import Annotation, AnnotationStatus
+from projects.core.models import Project
+from projects.core.services import audit_log
+from projects.prelabel import jobs
+from projects.prelabel.labelers.sklearn_model import save_artefact, train_artefact
+from projects.prelabel.models import Labeler, LabelerKind, TrainedModel
+
+logger = logging.getLogger(__name__)
+
+# A training job that has not cleared its flag after this long is assumed dead.
+STALE_TRAINING = timedelta(hours=1)
+
+
+def _examples(project: Project) -> list[tuple[str, dict]]:
+    annotations = (
+        Annotation.objects.filter(project=project, status=AnnotationStatus.SUBMITTED)
+        .select_related("task__article")
+        .only("result", "task__start_offset", "task__end_offset", "task__article__text")
+        .order_by("id")
+    )
+    return [(a.task.text, a.result or {}) for a in annotations.iterator(chunk_size=2000)]
+
+
+def model_train(*, project: Project, actor=None) -> TrainedModel:
+    """Train a new version of the project's scikit-learn model on its submitted annotations."""
+    examples = _examples(project)
+    artefact, info = train_artefact(project.label_schema, examples)
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        version = (TrainedModel.objects.filter(project=project).aggregate(v=Max("version"))["v"] or 0) + 1
+        relative = f"prelabel/project-{project.pk}/sklearn-{version}-{secrets.token_hex(4)}.joblib"
+        sha256 = save_artefact(artefact, Path(settings.MEDIA_ROOT) / relative)
+        model = TrainedModel.objects.create(
+            project=project,
+            version=version,
+            path=relative,
+            sha256=sha256,
+            annotation_count=len(examples),
+            info=info,
+            created_by=actor if actor is not None and actor.is_authenticated else None,
+        )
+        audit_log(actor=actor, action="prelabel.trained", project=project, target=model, data={"version": version})
+    return model
+
+
+def model_train_request(*, project: Project, actor, labeler: Labeler | None = None) -> bool:
+    """Queue a training job unless one is already queued (debounce). Returns whether it queued."""
+    now = timezone.now()
+    if labeler is not None:
+        claimed = Labeler.objects.filter(pk=labeler.pk).filter(training_queued_at__isnull=True).update(
+            training_queued_at=now
+        ) or Labeler.objects.filter(pk=labeler.pk, training_queued_at__lt=now - STALE_TRAINING).update(
+            training_queued_at=now
+        )
+        if not claimed:
+            return False
+    queue = getattr(settings, "PRELABEL_QUEUE", "") or None
+    actor_id = actor.pk if actor is not None and getattr(actor, "is_authenticated", False) else None
+    labeler_id = labeler.pk if labeler is not None else None
+    transaction.on_commit(
+        lambda: jobs.model_train_job.apply_async(args=[project.pk, actor_id, labeler_id], queue=queue)
+    )
+    return True
+
+
+def retrain_on_submissions(name: str, project_id: int, data: dict) -> None:
+    """Event handler: retrain when ``retrain_every`` new annotations arrived since the last model."""
+    if name != "annotation.submitted" or not data.get("first", True):
+        return
+    labelers = [
+        row
+        for row in Labeler.objects.filter(project_id=project_id, kind=LabelerKind.SKLEARN, is_active=True)
+        if (row.config or {}).get("retrain_every")
+    ]
+    if not labelers:
+        return
+    every = min(row.config["retrain_every"] for row in labelers)
+    last = TrainedModel.objects.filter(project_id=project_id).values_list("annotation_count", flat=True).first() or 0
+    submitted = Annotation.objects.filter(project_id=project_id, status=AnnotationStatus.SUBMITTED).count()
+    if submitted - last >= every:
+        project = Project.objects.get(pk=project_id)
+        model_train_request(project=project, actor=None, labeler=labelers[0])
