@@ -205,6 +205,36 @@ def _gold_alert(w, user=None) -> dict:
     return {"alert_id": alert.pk}
 
 
+# --- pre-labeling (projects/prelabel/api.py): managers run and read, admins configure labelers ----
+
+PRELABEL_RULES = {"rules": [{"field": "topic", "value": "business", "keywords": ["bank"]}]}
+
+
+def _labeler(w, user=None) -> dict:
+    from projects.prelabel.models import Labeler
+
+    labeler, _ = Labeler.objects.get_or_create(
+        project=w.project, name="table-rules", defaults={"kind": "rules", "config": PRELABEL_RULES}
+    )
+    return {"pk": labeler.pk}
+
+
+def _run(w, user=None) -> dict:
+    from projects.prelabel.models import PrelabelRun
+
+    run, _ = PrelabelRun.objects.get_or_create(
+        project=w.project,
+        labeler_name="rules",
+        defaults={
+            "labeler_kind": "rules",
+            "config": PRELABEL_RULES,
+            "model_version": "rules-table",
+            "fingerprint": "x",
+        },
+    )
+    return {"pk": run.pk}
+
+
 TABLE.update(
     {
         # Reviewers and up read the stored figures; annotators are refused (403).
@@ -221,5 +251,24 @@ TABLE.update(
             admin=200, reviewer=403, body={"resume_queue": True}, ids=_gold_alert
         ),
         ("POST", "/api/v1/projects/{project_pk}/quality/recompute/"): rule(admin=202, reviewer=403),
+        ("GET", "/api/v1/projects/{project_pk}/prelabel-runs/"): rule(admin=200, reviewer=403),
+        ("POST", "/api/v1/projects/{project_pk}/prelabel-runs/"): rule(
+            admin=202, reviewer=403, body={"labeler": "rules", "config": PRELABEL_RULES, "filter": "unlabeled"}
+        ),
+        ("GET", "/api/v1/projects/{project_pk}/prelabel-runs/{pk}/"): rule(admin=200, reviewer=403, ids=_run),
+        ("POST", "/api/v1/projects/{project_pk}/prelabel-runs/{pk}/cancel/"): rule(admin=200, reviewer=403, ids=_run),
+        ("GET", "/api/v1/projects/{project_pk}/prelabel-stats/"): rule(admin=200, reviewer=403),
+        ("GET", "/api/v1/projects/{project_pk}/prelabel-models/"): rule(admin=200, reviewer=403),
+        ("POST", "/api/v1/projects/{project_pk}/prelabel-models/"): rule(admin=202, reviewer=403),
+        ("GET", "/api/v1/projects/{project_pk}/labelers/"): rule(admin=200, reviewer=403),
+        ("POST", "/api/v1/projects/{project_pk}/labelers/"): rule(
+            admin=201, manager=403, body={"name": "kw", "kind": "rules", "config": PRELABEL_RULES}
+        ),
+        ("GET", "/api/v1/projects/{project_pk}/labelers/{pk}/"): rule(admin=200, reviewer=403, ids=_labeler),
+        ("PATCH", "/api/v1/projects/{project_pk}/labelers/{pk}/"): rule(
+            admin=200, manager=403, body={"is_active": False}, ids=_labeler
+        ),
+        ("DELETE", "/api/v1/projects/{project_pk}/labelers/{pk}/"): rule(admin=204, manager=403, ids=_labeler),
+        ("POST", "/api/v1/projects/{project_pk}/labelers/{pk}/check/"): rule(admin=200, reviewer=403, ids=_labeler),
     }
 )
