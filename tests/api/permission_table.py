@@ -251,6 +251,11 @@ TABLE.update(
             admin=200, reviewer=403, body={"resume_queue": True}, ids=_gold_alert
         ),
         ("POST", "/api/v1/projects/{project_pk}/quality/recompute/"): rule(admin=202, reviewer=403),
+    }
+)
+
+TABLE.update(
+    {
         ("GET", "/api/v1/projects/{project_pk}/prelabel-runs/"): rule(admin=200, reviewer=403),
         ("POST", "/api/v1/projects/{project_pk}/prelabel-runs/"): rule(
             admin=202, reviewer=403, body={"labeler": "rules", "config": PRELABEL_RULES, "filter": "unlabeled"}
