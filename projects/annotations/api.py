@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from django.urls import path
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from projects.annotations import review_api, services
-from projects.annotations.models import Annotation
+from projects.annotations.models import Annotation, AnnotationStatus, Comment
 from projects.assignment.api import task_for_user
 from projects.core.models import Role
-from projects.core.permissions import check_token_scope
+from projects.core.permissions import ProjectRolePermission, check_token_scope
 
 
 class AnnotationSerializer(serializers.ModelSerializer):
@@ -45,6 +45,9 @@ class AnnotationInputSerializer(serializers.Serializer):
     lead_time = serializers.FloatField(required=False, min_value=0, help_text="Seconds spent since the last save.")
     prediction = serializers.IntegerField(
         required=False, allow_null=True, help_text="The prediction this started from."
+    )
+    guideline_version = serializers.IntegerField(
+        required=False, allow_null=True, help_text="The guidelines version you were shown (default: the current one)."
     )
 
 
@@ -84,6 +87,7 @@ class TaskAnnotationsView(APIView):
             result=data.validated_data["result"],
             lead_time=data.validated_data.get("lead_time"),
             prediction_id=data.validated_data.get("prediction"),
+            guideline_version=data.validated_data.get("guideline_version"),
         )
         return Response(
             AnnotationSerializer(annotation).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -116,9 +120,76 @@ class TaskDraftView(APIView):
         return Response({"result": annotation.draft, "updated_at": annotation.updated_at})
 
 
+class CommentSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = Comment
+        fields = ("id", "task", "user", "username", "text", "is_resolved", "created_at")
+        read_only_fields = fields
+
+
+class CommentInputSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=services.MAX_COMMENT_LENGTH)
+
+
+class TaskCommentsView(generics.ListCreateAPIView):
+    """Comments on a task, oldest first. Annotators see them on tasks they hold or annotated;
+    reviewers and up on every task of their projects. Anyone who can see the task may comment."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = CommentSerializer
+    queryset = Comment.objects.none()
+
+    def get_queryset(self):
+        task, _ = task_for_user(self.request, self.kwargs["task_id"])
+        return Comment.objects.filter(task=task).select_related("user").order_by("id")
+
+    @extend_schema(request=CommentInputSerializer, responses={201: CommentSerializer})
+    def post(self, request, task_id: int) -> Response:
+        check_token_scope(request, self)
+        task, _ = task_for_user(request, task_id)
+        data = CommentInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        comment = services.comment_create(task=task, user=request.user, text=data.validated_data["text"])
+        return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+
+
+class MyAnnotationSerializer(AnnotationSerializer):
+    article_title = serializers.CharField(source="task.article.title", read_only=True)
+    label_url = serializers.SerializerMethodField()
+
+    class Meta(AnnotationSerializer.Meta):
+        fields = (*AnnotationSerializer.Meta.fields, "article_title", "label_url")
+        read_only_fields = fields
+
+    def get_label_url(self, annotation: Annotation) -> str:
+        return f"/tasks/{annotation.task_id}/label/"
+
+
+class MyAnnotationsView(generics.ListAPIView):
+    """Your own submitted annotations in the project, newest first, to revisit and edit."""
+
+    permission_classes = [IsAuthenticated, ProjectRolePermission]
+    read_role = Role.ANNOTATOR
+    serializer_class = MyAnnotationSerializer
+    queryset = Annotation.objects.none()
+
+    def get_queryset(self):
+        return (
+            Annotation.objects.filter(
+                project=self.request.project, user=self.request.user, status=AnnotationStatus.SUBMITTED
+            )
+            .select_related("user", "task__article")
+            .order_by("-submitted_at", "-id")
+        )
+
+
 URLS = [
     path("tasks/<int:task_id>/annotations/", TaskAnnotationsView.as_view(), name="annotations-task-annotations"),
     path("tasks/<int:task_id>/draft/", TaskDraftView.as_view(), name="annotations-task-draft"),
+    path("tasks/<int:task_id>/comments/", TaskCommentsView.as_view(), name="annotations-task-comments"),
+    path("projects/<int:project_pk>/my-annotations/", MyAnnotationsView.as_view(), name="annotations-my-annotations"),
 ]
 
 URLS += review_api.URLS  # review queue, verdicts, adjudication (projects/annotations/review_api.py)

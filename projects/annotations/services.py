@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from projects.annotations import reviews
-from projects.annotations.models import Annotation, AnnotationStatus
+from projects.annotations.models import Annotation, AnnotationStatus, Comment
 from projects.assignment.models import Assignment, Task
 from projects.assignment.services import assignment_record_submission, holding_q
 from projects.core import events
@@ -22,6 +22,19 @@ def _lead_time(value: float | None) -> float:
     if not isinstance(value, (int, float)) or value < 0:
         raise ValidationFailed("lead_time must be a non-negative number of seconds.", fields={"lead_time": "invalid"})
     return min(float(value), MAX_LEAD_TIME)
+
+
+def _check_guideline_version(task: Task, version: int | None) -> int:
+    """The guidelines version the annotator was shown (the page sends it); the current one by default."""
+    current = task.project.guidelines_version
+    if version is None:
+        return current
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= current:
+        raise ValidationFailed(
+            f"guideline_version must be a version of this project's guidelines (1 to {current}).",
+            fields={"guideline_version": "unknown version"},
+        )
+    return version
 
 
 def _check_prediction(task: Task, prediction_id: int | None) -> int | None:
@@ -47,7 +60,13 @@ def annotation_save_draft(*, task: Task, user, result: dict, lead_time: float | 
 
 @transaction.atomic
 def annotation_submit(
-    *, task: Task, user, result: dict, lead_time: float | None = None, prediction_id: int | None = None
+    *,
+    task: Task,
+    user,
+    result: dict,
+    lead_time: float | None = None,
+    prediction_id: int | None = None,
+    guideline_version: int | None = None,
 ) -> tuple[Annotation, bool]:
     """Validate and store the user's result. Returns (annotation, created).
 
@@ -58,6 +77,7 @@ def annotation_submit(
     normalized = validate_result(project.label_schema, result, text=task.text, payload=task.payload)
     lead = _lead_time(lead_time)
     prediction_id = _check_prediction(task, prediction_id)
+    guideline_version = _check_guideline_version(task, guideline_version)
     now = timezone.now()
     task = Task.objects.select_for_update().get(pk=task.pk)
     annotation = Annotation.objects.select_for_update().filter(task=task, user=user).first()
@@ -75,7 +95,7 @@ def annotation_submit(
     annotation.status = AnnotationStatus.SUBMITTED
     annotation.submitted_at = now
     annotation.lead_time = min(annotation.lead_time + lead, MAX_LEAD_TIME)
-    annotation.guideline_version = project.guidelines_version
+    annotation.guideline_version = guideline_version
     if prediction_id is not None:
         annotation.prediction_id = prediction_id
     annotation.save()
@@ -93,3 +113,16 @@ def annotation_submit(
         data={"annotation_id": annotation.pk, "task_id": task.pk, "user": user.username, "first": first_submission},
     )
     return annotation, first_submission
+
+
+MAX_COMMENT_LENGTH = 5000
+
+
+def comment_create(*, task: Task, user, text: str) -> Comment:
+    """A note or question on a task, for reviewers and managers (the caller checked access)."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationFailed("A comment needs some text.", fields={"text": "required"})
+    if len(text) > MAX_COMMENT_LENGTH:
+        raise ValidationFailed(f"A comment is at most {MAX_COMMENT_LENGTH} characters.", fields={"text": "too long"})
+    return Comment.objects.create(task=task, user=user, text=text)

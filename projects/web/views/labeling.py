@@ -1,0 +1,146 @@
+"""The labeling page: "Start labeling" goes task to task through the queue; ``/tasks/{id}/label/``
+opens one task (a leased one, or one of your earlier submissions to revisit and edit).
+
+The page is generated in the browser from the label schema (``static/web/labeling.js``); the
+server hands it everything through ``json_script`` and the JS talks to the REST API.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+
+from projects.annotations.models import Annotation, AnnotationStatus
+from projects.assignment.api import task_for_user
+from projects.assignment.models import Assignment, AssignmentStatus, Task
+from projects.assignment.services import task_next_for_user
+from projects.core.exceptions import NotFound
+from projects.core.models import Project, Role
+from projects.core.schema import resolve_path
+from projects.web.colors import schema_colors
+from projects.web.views.common import project_for_page
+
+
+def progress_for(*, project: Project, user) -> dict[str, int]:
+    """Done and remaining for the user, and for the project (tasks complete / total)."""
+    tasks = Task.objects.filter(project=project)
+    finished_by_me = Assignment.objects.filter(
+        project=project, user=user, status__in=[AssignmentStatus.SUBMITTED, AssignmentStatus.SKIPPED]
+    ).values("task_id")
+    return {
+        "mine_done": Annotation.objects.filter(project=project, user=user, status=AnnotationStatus.SUBMITTED).count(),
+        "mine_left": tasks.filter(is_complete=False).exclude(pk__in=finished_by_me).count(),
+        "project_done": tasks.filter(is_complete=True).count(),
+        "project_total": tasks.count(),
+    }
+
+
+def guidelines_notice(*, project: Project, user) -> dict | None:
+    """Set when the user's latest submission was made under older guidelines than the current ones."""
+    last = (
+        Annotation.objects.filter(project=project, user=user, status=AnnotationStatus.SUBMITTED)
+        .exclude(guideline_version=None)
+        .order_by("-submitted_at", "-id")
+        .values_list("guideline_version", flat=True)
+        .first()
+    )
+    if last is None or last >= project.guidelines_version:
+        return None
+    return {"seen": last, "current": project.guidelines_version}
+
+
+@login_required
+def label_start(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Lease the next task (or the one you hold) and open it; "all done" when the queue is empty."""
+    project, membership = project_for_page(request, project_id, Role.ANNOTATOR)
+    assignment = task_next_for_user(project=project, user=request.user)
+    if assignment is not None:
+        return redirect(reverse("web-task-label", args=[assignment.task_id]) + "?queue=1")
+    return render(
+        request,
+        "web/labeling/done.html",
+        {"project": project, "progress": progress_for(project=project, user=request.user)},
+    )
+
+
+def _task_data(task: Task, user) -> dict:
+    mine = task.annotations.filter(user=user).first()
+    schema = task.project.label_schema
+    prefill = {}
+    pairs = {}
+    for field in schema.get("fields", []):
+        if field["type"] == "text" and field.get("prefill"):
+            value = resolve_path(task.payload, field["prefill"])
+            prefill[field["name"]] = value if isinstance(value, str) else ""
+        elif field["type"] == "pairwise":
+            pairs[field["name"]] = [
+                v if isinstance(v := resolve_path(task.payload, p), str) else ("" if v is None else str(v))
+                for p in field["between"]
+            ]
+    return {
+        "task": {"id": task.pk, "text": task.text, "title": task.article.title, "source": task.article.source},
+        "schema": schema,
+        "colors": schema_colors(schema),
+        "prefill": prefill,
+        "pairs": pairs,
+        "predictions": [
+            {"id": p.id, "model_version": p.model_version, "score": p.score, "result": p.result}
+            for p in task.predictions.order_by("-created_at", "-id")[:5]
+        ],
+        "draft": mine.draft if mine else None,
+        "submitted": mine.result if mine and mine.status == AnnotationStatus.SUBMITTED else None,
+        "submitted_prediction": mine.prediction_id if mine else None,
+        "guideline_version": task.project.guidelines_version,
+        "urls": {
+            "submit": f"/api/v1/tasks/{task.pk}/annotations/",
+            "draft": f"/api/v1/tasks/{task.pk}/draft/",
+            "skip": f"/api/v1/tasks/{task.pk}/skip/",
+            "comments": f"/api/v1/tasks/{task.pk}/comments/",
+            "next": reverse("web-label-start", args=[task.project_id]),
+        },
+    }
+
+
+@login_required
+def task_label(request: HttpRequest, task_id: int) -> HttpResponse:
+    try:
+        task, membership = task_for_user(request, task_id)
+    except NotFound:
+        raise Http404("Task not found.") from None
+    project = task.project
+    data = _task_data(task, request.user)
+    data["queue"] = request.GET.get("queue") == "1"
+    return render(
+        request,
+        "web/labeling/task.html",
+        {
+            "project": project,
+            "task": task,
+            "membership": membership,
+            "data": data,
+            "progress": progress_for(project=project, user=request.user),
+            "notice": guidelines_notice(project=project, user=request.user),
+        },
+    )
+
+
+@login_required
+def my_submissions(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, _ = project_for_page(request, project_id, Role.ANNOTATOR)
+    rows = (
+        Annotation.objects.filter(project=project, user=request.user, status=AnnotationStatus.SUBMITTED)
+        .select_related("task__article")
+        .order_by("-submitted_at", "-id")
+    )
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    return render(request, "web/labeling/my_submissions.html", {"project": project, "page": page})
+
+
+urlpatterns = [
+    path("projects/<int:project_id>/label/", label_start, name="web-label-start"),
+    path("projects/<int:project_id>/my-submissions/", my_submissions, name="web-my-submissions"),
+    path("tasks/<int:task_id>/label/", task_label, name="web-task-label"),
+]
