@@ -120,6 +120,11 @@ TABLE: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/api/v1/tasks/{task_id}/draft/"): rule(admin=200),
     ("PUT", "/api/v1/tasks/{task_id}/draft/"): rule(admin=200, body={"result": {"topic": "politics"}}),
+    # Comments: whoever may see the task may read and add them.
+    ("GET", "/api/v1/tasks/{task_id}/comments/"): rule(admin=200),
+    ("POST", "/api/v1/tasks/{task_id}/comments/"): rule(admin=201, body={"text": "Is this an ORG?"}),
+    # Every member has their own submissions (maybe none).
+    ("GET", "/api/v1/projects/{project_pk}/my-annotations/"): rule(admin=200),
 }
 
 

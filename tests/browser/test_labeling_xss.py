@@ -84,7 +84,7 @@ def test_nothing_user_supplied_executes(page):
     # Label a span and comment with hostile text; still inert.
     page.locator("#comment-text").fill(f"Reply {IMG}")
     page.get_by_role("button", name="Post comment").click()
-    page.wait_for_function("document.querySelectorAll('#comment-list li').length === 2")
+    page.locator("#comment-list li").nth(1).wait_for()
     screenshot(page, "labeling-xss")
     assert page.evaluate("window.__pwned") is None
     assert dialogs == [] and page.console_errors == []
