@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from typing import Any
 
 from django.conf import settings
@@ -50,6 +51,7 @@ from projects.prelabel.models import (
 logger = logging.getLogger(__name__)
 
 MAX_ERRORS_PER_CHUNK = 50
+NAME_RE = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
 REMOTE_KINDS = (LabelerKind.LS_BACKEND, LabelerKind.OPENAI)
 
 
@@ -73,6 +75,8 @@ def labeler_save(
     labeler: Labeler | None = None,
 ) -> Labeler:
     """Create or update a project's labeler after validating its config for the schema."""
+    if not NAME_RE.match(name or ""):
+        raise ValidationFailed("A labeler name is 1-64 letters, digits, - or _.", fields={"name": "invalid"})
     normalized = labeler_class(kind).validate_config(config, project.label_schema)
     if labeler is None:
         if Labeler.objects.filter(project=project, name=name).exists():
