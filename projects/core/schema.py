@@ -192,7 +192,7 @@ def _check_spans(value: Any, field: dict, text: str | None, where: str, errors: 
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
             errors[at] = "start and end must be integers"
             continue
-        if label not in labels:
+        if not isinstance(label, str) or label not in labels:
             errors[at] = f"label {label!r} is not one of {', '.join(field['labels'])}"
             continue
         if not 0 <= start < end:
