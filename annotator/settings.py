@@ -168,7 +168,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "annotator.api.JSONParser",  # 400 instead of 500 for stack-deep nesting and lone surrogates
+        "annotator.parsers.JSONParser",  # 400 instead of 500 for stack-deep nesting and lone surrogates
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
