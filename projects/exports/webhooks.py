@@ -1,0 +1,154 @@
+"""Webhooks: registration, fan-out of domain events to deliveries, and signed delivery.
+
+A delivery POSTs the JSON body ``{"event", "project_id", "delivery_id", "data"}`` with headers
+``X-Annotator-Event``, ``X-Annotator-Delivery`` and ``X-Annotator-Signature: sha256=<hex>``, the
+HMAC-SHA256 of the exact body bytes with the webhook's secret. A 2xx answer marks it delivered;
+anything else (or a network error) is retried with exponential backoff up to ``MAX_ATTEMPTS``.
+The URL is checked by the SSRF guard before every attempt and redirects are not followed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import urllib.error
+import urllib.request
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from projects.core.exceptions import ValidationFailed
+from projects.core.models import Project
+from projects.core.netguard import OutboundURLRefused, check_outbound_url
+from projects.core.services import audit_log
+from projects.exports import jobs
+from projects.exports.formats.common import dumps
+from projects.exports.models import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
+from projects.exports.selectors import active_webhooks_for_event
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+BASE_BACKOFF_SECONDS = 10
+TIMEOUT_SECONDS = 10
+SIGNATURE_HEADER = "X-Annotator-Signature"
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def backoff_seconds(attempt: int) -> int:
+    return BASE_BACKOFF_SECONDS * 2 ** max(0, attempt - 1)
+
+
+def _check_events(events: list) -> list[str]:
+    allowed = set(WebhookEvent.values)
+    if not isinstance(events, list) or not events or not all(e in allowed for e in events):
+        raise ValidationFailed(
+            f"events must be a non-empty list of: {', '.join(WebhookEvent.values)}.", fields={"events": "invalid"}
+        )
+    return sorted(set(events))
+
+
+def webhook_create(*, project: Project, actor, url: str, events: list, is_active: bool = True) -> Webhook:
+    """Register a webhook; the URL must pass the SSRF guard now, and again at every delivery."""
+    check_outbound_url(url)
+    hook = Webhook.objects.create(
+        project=project,
+        url=url,
+        events=_check_events(events),
+        is_active=is_active,
+        secret=secrets.token_hex(32),
+        created_by=actor,
+    )
+    audit_log(actor=actor, action="webhook.create", project=project, target=hook, data={"url": url})
+    return hook
+
+
+def webhook_update(*, webhook: Webhook, actor, **changes) -> Webhook:
+    if "url" in changes:
+        check_outbound_url(changes["url"])
+        webhook.url = changes["url"]
+    if "events" in changes:
+        webhook.events = _check_events(changes["events"])
+    if "is_active" in changes:
+        webhook.is_active = bool(changes["is_active"])
+    if changes.get("rotate_secret"):
+        webhook.secret = secrets.token_hex(32)
+    webhook.save()
+    audit_log(actor=actor, action="webhook.update", project=webhook.project, target=webhook)
+    return webhook
+
+
+def webhook_delete(*, webhook: Webhook, actor) -> None:
+    audit_log(actor=actor, action="webhook.delete", project=webhook.project, target=webhook, data={"url": webhook.url})
+    webhook.delete()
+
+
+def webhook_dispatch(name: str, project_id: int, data: dict) -> None:
+    """Domain event handler: one delivery row per subscribed webhook, each sent by a job."""
+    for hook in active_webhooks_for_event(project_id=project_id, event=name):
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(webhook=hook, event=name, body="")
+            body = {"event": name, "project_id": project_id, "delivery_id": delivery.pk, "data": data}
+            delivery.body = dumps(body).decode()
+            delivery.save(update_fields=["body"])
+            transaction.on_commit(lambda pk=delivery.pk: jobs.webhook_deliver_job.delay(pk))
+
+
+def webhook_deliver(*, delivery_id: int) -> int | None:
+    """Try one delivery. Returns the seconds to wait before a retry, or None when finished."""
+    delivery = WebhookDelivery.objects.select_related("webhook").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status != DeliveryStatus.PENDING:
+        return None  # already delivered or given up: a redelivered job does nothing
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1, last_attempt_at=timezone.now())
+    delivery.refresh_from_db(fields=["attempts"])
+    hook = delivery.webhook
+    body = delivery.body.encode()
+    status_code, error = None, ""
+    try:
+        check_outbound_url(hook.url)
+        request = urllib.request.Request(
+            hook.url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "Annotator-Webhook/1",
+                "X-Annotator-Event": delivery.event,
+                "X-Annotator-Delivery": str(delivery.pk),
+                SIGNATURE_HEADER: sign(hook.secret, body),
+            },
+        )
+        with _opener().open(request, timeout=TIMEOUT_SECONDS) as response:
+            status_code = response.status
+    except OutboundURLRefused as exc:
+        error = exc.message
+    except urllib.error.HTTPError as exc:
+        status_code, error = exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+    ok = status_code is not None and 200 <= status_code < 300
+    final = ok or delivery.attempts >= MAX_ATTEMPTS
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        response_status=status_code,
+        error=error,
+        status=DeliveryStatus.DELIVERED if ok else (DeliveryStatus.FAILED if final else DeliveryStatus.PENDING),
+        delivered_at=timezone.now() if ok else None,
+    )
+    if ok or final:
+        return None
+    return backoff_seconds(delivery.attempts)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
+        return None  # a redirect could point inside the network: treat it as a failed delivery
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(_NoRedirect)
