@@ -189,7 +189,12 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "ExportStatusEnum": "projects.exports.models.ExportStatus",
+        "DeliveryStatusEnum": "projects.exports.models.DeliveryStatus",
+        "ExportAnnotationStatusEnum": "projects.exports.filters.STATUSES",
+        "AnnotationStatusEnum": "projects.annotations.models.AnnotationStatus",
+    },
     # Swagger UI and Redoc from our own static files (drf-spectacular-sidecar), never a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

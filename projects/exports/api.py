@@ -41,6 +41,7 @@ FILTER_PARAMETERS = [
     OpenApiParameter("gold", str, enum=["include", "exclude", "only"], description="Gold tasks (default include)."),
     OpenApiParameter("min_agreement", float, description="Only tasks with agreement at least this (0..1)."),
     OpenApiParameter("ties", str, enum=["exclude", "include"], description="preference: tie / both_bad rows."),
+    OpenApiParameter("consensus", str, enum=["majority", "dawid_skene"], description="Consolidation method."),
 ]
 
 
@@ -136,6 +137,7 @@ class ExportCreateInputSerializer(serializers.Serializer):
     gold = serializers.ChoiceField(choices=["include", "exclude", "only"], required=False)
     min_agreement = serializers.FloatField(required=False)
     ties = serializers.ChoiceField(choices=["exclude", "include"], required=False)
+    consensus = serializers.ChoiceField(choices=["majority", "dawid_skene"], required=False)
 
 
 DIFF_SERIALIZER = inline_serializer(

@@ -3,8 +3,9 @@
 Per field type, over the annotators' *effective* results (a reviewer's correction replaces the
 annotation it fixed):
 
-- choice, text, pairwise: majority vote on the value (a multi-choice list votes as a set);
-  ties go to the value submitted first.
+- choice, text, pairwise: majority vote (``projects.quality.consensus.majority_vote``) on the
+  value: a multi-choice list votes as a set, a pairwise field on its choice (the reason kept is
+  the first one given with the winning choice); ties go to the smallest value in sort order.
 - spans: a span (start, end, label) is kept when more than half of the annotators marked it.
 - rating: per criterion, the mean score rounded to 3 decimals.
 
@@ -17,22 +18,26 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from projects.quality.consensus import majority_vote as vote_majority
 
-def _key(value: Any) -> Any:
+
+def _vote_key(field: dict, value: Any) -> Any:
+    if field["type"] == "pairwise":
+        return value.get("choice") if isinstance(value, dict) else None
     if isinstance(value, list):
-        return ("list", tuple(sorted(map(str, value))))
-    if isinstance(value, dict):
-        return ("dict", tuple(sorted((k, str(v)) for k, v in value.items())))
-    return value
+        return tuple(sorted(map(str, value)))
+    return value if isinstance(value, str | int | float | bool) else None
 
 
-def _vote(values: list[Any]) -> tuple[Any, float]:
-    counts = Counter(_key(v) for v in values)
-    best = max(counts.values())
-    for value in values:  # first submitted among the most voted
-        if counts[_key(value)] == best:
-            return value, best / len(values)
-    return None, 0.0  # unreachable: values is not empty
+def _vote(field: dict, values: list[Any]) -> tuple[Any, float]:
+    keys = [_vote_key(field, v) for v in values]
+    winner = vote_majority({0: [k for k in keys if k is not None]}).get(0)
+    if winner is None:
+        return None, 0.0
+    for key, value in zip(keys, values, strict=True):  # the first value that voted for the winner
+        if key == winner.label:
+            return value, winner.confidence
+    return None, 0.0  # unreachable
 
 
 def _spans(values: list[list[dict]]) -> tuple[list[dict], float]:
@@ -78,7 +83,7 @@ def majority_vote(results: list[dict], schema: dict) -> tuple[dict, float]:
         elif field["type"] == "rating":
             value, conf = _rating(values)
         else:
-            value, conf = _vote(values)
+            value, conf = _vote(field, values)
         label[name] = value
         confidences.append(conf * len(values) / len(results))
     return label, round(min(confidences), 4) if confidences else 0.0

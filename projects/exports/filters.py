@@ -21,6 +21,7 @@ STATUSES = ("submitted", "reviewed", "accepted")
 MODES = ("consolidated", "raw")
 GOLD = ("include", "exclude", "only")
 TIES = ("exclude", "include")
+CONSENSUS = ("majority", "dawid_skene")
 MAX_ANNOTATORS = 200
 
 
@@ -36,6 +37,7 @@ class ExportOptions:
     gold: str = "include"
     min_agreement: float | None = None
     ties: str = "exclude"  # preference format: tie / both_bad rows
+    consensus: str = "majority"  # consolidated mode without a reviewed label: majority or dawid_skene
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -110,6 +112,7 @@ def parse_options(params, *, formats: tuple[str, ...]) -> ExportOptions:
     gold_raw = _as_bool_gold(str(params.get("gold") or "include").strip().lower())
     gold = _choice({"gold": gold_raw}, "gold", GOLD, "include", errors)
     ties = _choice(params, "ties", TIES, "exclude", errors)
+    consensus = _choice(params, "consensus", CONSENSUS, "majority", errors)
 
     raw_annotators = params.getlist("annotator") if hasattr(params, "getlist") else params.get("annotator") or []
     if isinstance(raw_annotators, str):
@@ -152,6 +155,7 @@ def parse_options(params, *, formats: tuple[str, ...]) -> ExportOptions:
         gold=gold,
         min_agreement=min_agreement,
         ties=ties,
+        consensus=consensus,
     )
 
 

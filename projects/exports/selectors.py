@@ -1,8 +1,15 @@
 """Reads for exports: the task records a writer turns into rows, snapshots and webhooks.
 
 ``export_records`` walks the project's tasks by id (keyset pagination, ``id > last``) in chunks
-of ``chunk_size``; each chunk costs three queries (tasks with their article, their annotations,
-the reviews of those annotations), so memory stays flat and no query runs per row.
+of ``chunk_size``; each chunk costs four queries (tasks with their article, their annotations,
+and the two of ``reviewed_label_for_tasks``: adjudicated labels, reviewed annotations), so memory
+stays flat and no query runs per row.
+
+The consolidated label of a task is its reviewed label (``reviewed_label_for_tasks``: the
+adjudicated label, else the latest accepted or fixed annotation; independent of the annotator
+filter) when there is one; else the consensus of the matching annotations' effective results
+(reviewed result when reviewed, rejected ones left out): majority vote by default, Dawid–Skene
+for choice and pairwise fields with ``consensus=dawid_skene``.
 """
 
 from __future__ import annotations
@@ -13,14 +20,16 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
 
-from projects.annotations.models import Annotation, AnnotationStatus, Review, ReviewState, Verdict
+from projects.annotations.models import Annotation, AnnotationStatus, ReviewState
+from projects.annotations.selectors import reviewed_label_for_tasks
 from projects.assignment.models import Task
 from projects.core.models import Project
 from projects.exports.consolidate import majority_vote
 from projects.exports.filters import ExportOptions
 from projects.exports.models import ExportJob, Webhook, WebhookDelivery
+from projects.quality.selectors import consensus_for_tasks
 
-CHUNK_SIZE = 2000
+CHUNK_SIZE = 500  # also reviewed_label_for_tasks' chunk: one pair of queries per export chunk
 
 TASK_COLUMNS = (
     "id",
@@ -49,8 +58,8 @@ ANNOTATION_COLUMNS = (
     "lead_time",
     "submitted_at",
     "guideline_version",
+    "reviewed_result",
 )
-REVIEW_COLUMNS = ("annotation_id", "verdict", "reviewer__username", "corrected_result", "comment", "created_at")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -88,36 +97,42 @@ def tasks_matching(*, project: Project, options: ExportOptions) -> QuerySet:
     return qs.filter(Exists(annotations))
 
 
-def _reviewed_label(annotations: list[dict]) -> dict | None:
-    """The latest accepting review's label: the corrected result of a fix, or the accepted result."""
-    best: tuple[str, dict] | None = None
-    for ann in annotations:
-        review = ann["review"]
-        if review is None or review["verdict"] not in (Verdict.ACCEPT, Verdict.FIX):
-            continue
-        label = review["corrected_result"] if review["verdict"] == Verdict.FIX else ann["result"]
-        if label is not None and (best is None or review["reviewed_at"] > best[0]):
-            best = (review["reviewed_at"], label)
-    return best[1] if best else None
-
-
 def effective_result(ann: dict) -> dict:
-    review = ann["review"]
-    if review is not None and review["verdict"] == Verdict.FIX and review["corrected_result"] is not None:
-        return review["corrected_result"]
-    return ann["result"]
+    """The annotation's label as it stands: the reviewed result when there is one."""
+    return ann["reviewed_result"] if ann["reviewed_result"] is not None else ann["result"]
 
 
-def _consolidate(record: dict, schema: dict) -> None:
-    annotations = record["annotations"]
-    reviewed = _reviewed_label(annotations)
+def _consolidate(record: dict, schema: dict, reviewed: dict | None, ds: dict[str, dict]) -> None:
     if reviewed is not None:
         record["label"], record["label_source"], record["confidence"] = reviewed, "review", 1.0
         return
+    annotations = record["annotations"]
     votes = [effective_result(a) for a in annotations if a["review_state"] != ReviewState.REJECTED]
     label, confidence = majority_vote(votes, schema)
     source = "none" if not votes else ("single" if len(votes) == 1 else "majority")
+    if ds and len(votes) > 1:
+        confidences = [confidence]
+        for name, by_task in ds.items():
+            found = by_task.get(record["task_id"])
+            if found is not None:
+                value = found.label
+                label[name] = {"choice": value} if _is_pairwise(schema, name) else value
+                confidences.append(found.confidence)
+        source, confidence = "dawid_skene", round(min(confidences), 4)
     record["label"], record["label_source"], record["confidence"] = label, source, confidence
+
+
+def _is_pairwise(schema: dict, name: str) -> bool:
+    return any(f["name"] == name and f["type"] == "pairwise" for f in schema.get("fields", []))
+
+
+def _dawid_skene(project: Project, options: ExportOptions) -> dict[str, dict]:
+    """Dawid–Skene per choice/pairwise field, fitted once over the whole project before streaming
+    (its memory grows with the number of annotations of those fields, not with the file)."""
+    if options.consensus != "dawid_skene":
+        return {}
+    fields = [f for f in (project.label_schema or {}).get("fields", []) if f["type"] in ("choice", "pairwise")]
+    return {f["name"]: consensus_for_tasks(project, method="dawid_skene", field=f["name"]) for f in fields}
 
 
 def export_records(
@@ -127,6 +142,7 @@ def export_records(
     schema = project.label_schema or {}
     tasks = tasks_matching(project=project, options=options).order_by("id")
     annotation_qs = annotations_matching(project=project, options=options)
+    ds = _dawid_skene(project, options)
     last = after
     while True:
         rows = list(tasks.filter(id__gt=last).values_list(*TASK_COLUMNS)[:chunk_size])
@@ -135,33 +151,23 @@ def export_records(
         last = rows[-1][0]
         ids = [row[0] for row in rows]
         by_task: dict[int, list[dict]] = {}
-        by_id: dict[int, dict] = {}
-        for aid, task_id, user, status, state, result, lead, submitted, gv in (
+        for aid, task_id, user, status, state, result, lead, submitted, gv, reviewed in (
             annotation_qs.filter(task_id__in=ids).order_by("task_id", "id").values_list(*ANNOTATION_COLUMNS)
         ):
-            ann = {
-                "id": aid,
-                "annotator": user,
-                "status": status,
-                "review_state": state,
-                "result": result,
-                "lead_time": lead,
-                "submitted_at": _iso(submitted),
-                "guideline_version": gv,
-                "review": None,
-            }
-            by_task.setdefault(task_id, []).append(ann)
-            by_id[aid] = ann
-        if by_id:
-            reviews = Review.objects.filter(annotation_id__in=list(by_id)).order_by("annotation_id", "id")
-            for aid, verdict, reviewer, corrected, comment, created in reviews.values_list(*REVIEW_COLUMNS):
-                by_id[aid]["review"] = {  # the latest review of an annotation wins
-                    "verdict": verdict,
-                    "reviewer": reviewer,
-                    "corrected_result": corrected,
-                    "comment": comment,
-                    "reviewed_at": _iso(created),
+            by_task.setdefault(task_id, []).append(
+                {
+                    "id": aid,
+                    "annotator": user,
+                    "status": status,
+                    "review_state": state,
+                    "result": result,
+                    "reviewed_result": reviewed,
+                    "lead_time": lead,
+                    "submitted_at": _iso(submitted),
+                    "guideline_version": gv,
                 }
+            )
+        reviewed_labels = reviewed_label_for_tasks(ids) if options.mode != "raw" else {}
         for row in rows:
             tid, seg, start, end, payload, gold, skill, agreement, ext, title, url, source, domain, pub, text = row
             record = {
@@ -184,7 +190,7 @@ def export_records(
             }
             if options.mode == "raw":
                 for ann in record["annotations"]:
-                    fixed = ann["review"] is not None and ann["review"]["verdict"] == Verdict.FIX
+                    fixed = ann["reviewed_result"] is not None
                     yield {
                         **record,
                         "annotations": [ann],
@@ -194,7 +200,7 @@ def export_records(
                         "confidence": None,
                     }
             else:
-                _consolidate(record, schema)
+                _consolidate(record, schema, reviewed_labels.get(tid), ds)
                 yield record
 
 

@@ -4,7 +4,8 @@ A delivery POSTs the JSON body ``{"event", "project_id", "delivery_id", "data"}`
 ``X-Annotator-Event``, ``X-Annotator-Delivery`` and ``X-Annotator-Signature: sha256=<hex>``, the
 HMAC-SHA256 of the exact body bytes with the webhook's secret. A 2xx answer marks it delivered;
 anything else (or a network error) is retried with exponential backoff up to ``MAX_ATTEMPTS``.
-The URL is checked by the SSRF guard before every attempt and redirects are not followed.
+The URL goes through ``netguard.safe_fetch`` at every attempt (SSRF guard, pinned address);
+redirects are not followed.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import urllib.error
-import urllib.request
 
 from django.db import transaction
 from django.db.models import F
@@ -22,7 +21,7 @@ from django.utils import timezone
 
 from projects.core.exceptions import ValidationFailed
 from projects.core.models import Project
-from projects.core.netguard import OutboundURLRefused, check_outbound_url
+from projects.core.netguard import OutboundFetchError, OutboundURLRefused, check_outbound_url, safe_fetch
 from projects.core.services import audit_log
 from projects.exports import jobs
 from projects.exports.formats.common import dumps
@@ -110,28 +109,29 @@ def webhook_deliver(*, delivery_id: int) -> int | None:
     hook = delivery.webhook
     body = delivery.body.encode()
     status_code, error = None, ""
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Annotator-Webhook/1",
+        "X-Annotator-Event": delivery.event,
+        "X-Annotator-Delivery": str(delivery.pk),
+        SIGNATURE_HEADER: sign(hook.secret, body),
+    }
     try:
-        check_outbound_url(hook.url)
-        request = urllib.request.Request(
+        # Vets the URL, connects to the vetted address only; redirects are not followed.
+        response = safe_fetch(
             hook.url,
-            data=body,
             method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "Annotator-Webhook/1",
-                "X-Annotator-Event": delivery.event,
-                "X-Annotator-Delivery": str(delivery.pk),
-                SIGNATURE_HEADER: sign(hook.secret, body),
-            },
+            body=body,
+            headers=headers,
+            timeout=TIMEOUT_SECONDS,
+            max_redirects=0,
+            max_bytes=64 * 1024,
         )
-        with _opener().open(request, timeout=TIMEOUT_SECONDS) as response:
-            status_code = response.status
-    except OutboundURLRefused as exc:
-        error = exc.message
-    except urllib.error.HTTPError as exc:
-        status_code, error = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        error = f"{type(exc).__name__}: {exc}"[:1000]
+        status_code = response.status
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code}"
+    except (OutboundURLRefused, OutboundFetchError) as exc:
+        error = exc.message[:1000]
     ok = status_code is not None and 200 <= status_code < 300
     final = ok or delivery.attempts >= MAX_ATTEMPTS
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
@@ -143,12 +143,3 @@ def webhook_deliver(*, delivery_id: int) -> int | None:
     if ok or final:
         return None
     return backoff_seconds(delivery.attempts)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
-        return None  # a redirect could point inside the network: treat it as a failed delivery
-
-
-def _opener() -> urllib.request.OpenerDirector:
-    return urllib.request.build_opener(_NoRedirect)

@@ -170,6 +170,7 @@ TABLE.update(
 )
 
 
+<<<<<<< HEAD
 # --- task manager, manual assignment, progress, escalation (projects/assignment/manager_api.py) --
 
 TABLE.update(
@@ -186,6 +187,56 @@ TABLE.update(
         ("GET", "/api/v1/projects/{project_pk}/progress/"): rule(admin=200, reviewer=403),
         # The annotator holds {task_id}; reviewers and up may flag any task of their projects.
         ("POST", "/api/v1/tasks/{task_id}/escalate/"): rule(admin=200, body={"domain": "medicine"}),
+=======
+# --- exports and webhooks (projects/exports/api.py): managers and admins only -----------------
+
+
+def _built_export(w, user=None) -> dict:
+    """A finished snapshot of the test project (built once per world)."""
+    from projects.exports.filters import parse_options
+    from projects.exports.formats import FORMAT_NAMES
+    from projects.exports.models import ExportJob
+    from projects.exports.services import export_build, export_snapshot_start
+
+    job = ExportJob.objects.filter(project=w.project, status="done").first()
+    if job is None:
+        options = parse_options({"format": "jsonl"}, formats=FORMAT_NAMES)
+        job, _ = export_snapshot_start(project=w.project, actor=None, options=options)
+        export_build(job_id=job.pk)
+    return {"pk": job.pk, "other": job.pk}
+
+
+def _webhook(w, user=None) -> dict:
+    """A fresh webhook each time (DELETE removes it)."""
+    from projects.exports.models import Webhook
+
+    hook = Webhook.objects.create(project=w.project, url="http://8.8.8.8/hook", events=["export.ready"], secret="s")
+    return {"pk": hook.pk}
+
+
+TABLE.update(
+    {
+        ("GET", "/api/v1/projects/{project_pk}/export/"): rule(admin=200, reviewer=403),
+        ("GET", "/api/v1/projects/{project_pk}/exports/"): rule(admin=200, reviewer=403),
+        ("POST", "/api/v1/projects/{project_pk}/exports/"): rule(admin=202, reviewer=403, body={"format": "csv"}),
+        ("GET", "/api/v1/projects/{project_pk}/exports/{pk}/"): rule(admin=200, reviewer=403, ids=_built_export),
+        ("GET", "/api/v1/projects/{project_pk}/exports/{pk}/download/"): rule(
+            admin=200, reviewer=403, ids=_built_export
+        ),
+        ("GET", "/api/v1/projects/{project_pk}/exports/{pk}/diff/{other}/"): rule(
+            admin=200, reviewer=403, ids=_built_export
+        ),
+        ("GET", "/api/v1/projects/{project_pk}/webhooks/"): rule(admin=200, reviewer=403),
+        ("POST", "/api/v1/projects/{project_pk}/webhooks/"): rule(
+            admin=201, reviewer=403, body={"url": "http://8.8.8.8/hook", "events": ["task.completed"]}
+        ),
+        ("GET", "/api/v1/projects/{project_pk}/webhooks/{pk}/"): rule(admin=200, reviewer=403, ids=_webhook),
+        ("PATCH", "/api/v1/projects/{project_pk}/webhooks/{pk}/"): rule(
+            admin=200, reviewer=403, body={"is_active": False}, ids=_webhook
+        ),
+        ("DELETE", "/api/v1/projects/{project_pk}/webhooks/{pk}/"): rule(admin=204, reviewer=403, ids=_webhook),
+        ("GET", "/api/v1/projects/{project_pk}/webhooks/{pk}/deliveries/"): rule(admin=200, reviewer=403, ids=_webhook),
+>>>>>>> 8523659 (Exports: use reviewed_label_for_tasks and quality's majority vote / Dawid-Skene; permission table entries; schema enum names)
     }
 )
 

@@ -133,19 +133,17 @@ def dataset(project, manager, annotator, reviewer) -> Dataset:
     Annotation.objects.filter(pk=a1.pk).update(submitted_at=_at(1))
     Annotation.objects.filter(pk=a2.pk).update(submitted_at=_at(2))
     Annotation.objects.filter(pk=a3.pk).update(submitted_at=_at(3))
+    corrected = {
+        "topic": "technology",
+        "entities": [
+            {"start": 0, "end": 7, "label": "ORG", "text": "Quantix"},
+            {"start": 28, "end": 34, "label": "LOC", "text": "Berlin"},
+        ],
+        "better": {"choice": "tie"},
+    }
     review = Review.objects.create(
-        annotation=a3,
-        reviewer=reviewer,
-        verdict="fix",
-        comment="wrong topic",
-        corrected_result={
-            "topic": "technology",
-            "entities": [
-                {"start": 0, "end": 7, "label": "ORG", "text": "Quantix"},
-                {"start": 28, "end": 34, "label": "LOC", "text": "Berlin"},
-            ],
-            "better": {"choice": "tie"},
-        },
+        annotation=a3, reviewer=reviewer, verdict="fix", comment="wrong topic", corrected_result=corrected
     )
     Review.objects.filter(pk=review.pk).update(created_at=_at(4))
+    Annotation.objects.filter(pk=a3.pk).update(reviewed_result=corrected)
     return Dataset(project, t1, t2, t3, a1, a2, a3)

@@ -220,5 +220,13 @@ def test_queries_per_chunk_do_not_grow_with_rows(project, manager):
     with CaptureQueriesContext(connection) as queries:
         rows = list(selectors.export_records(project=project, options=options, chunk_size=5))
     assert len(rows) == 12
-    # 3 chunks × (tasks, annotations, reviews) + the final empty task query
-    assert len(queries) == 3 * 3 + 1
+    # 3 chunks × (tasks, annotations, adjudicated labels, reviewed annotations) + the final empty task query
+    assert len(queries) == 3 * 4 + 1
+
+
+def test_dawid_skene_consolidation_on_request(dataset, client_for, manager):
+    rows = lines(client_for(manager).get(url(dataset.project, consensus="dawid_skene")))
+    assert rows[0]["label_source"] == "dawid_skene"
+    assert rows[0]["label"]["topic"] == "business" and rows[0]["label"]["better"] == {"choice": "a"}
+    assert 0 < rows[0]["confidence"] <= 1
+    assert rows[1]["label_source"] == "review"  # a reviewed label always wins
