@@ -170,7 +170,6 @@ TABLE.update(
 )
 
 
-<<<<<<< HEAD
 # --- task manager, manual assignment, progress, escalation (projects/assignment/manager_api.py) --
 
 TABLE.update(
@@ -187,7 +186,15 @@ TABLE.update(
         ("GET", "/api/v1/projects/{project_pk}/progress/"): rule(admin=200, reviewer=403),
         # The annotator holds {task_id}; reviewers and up may flag any task of their projects.
         ("POST", "/api/v1/tasks/{task_id}/escalate/"): rule(admin=200, body={"domain": "medicine"}),
-=======
+    }
+)
+
+# Inviting creates an account and a membership: managers and admins only.
+TABLE[("POST", "/api/v1/projects/{project_pk}/members/invite/")] = rule(
+    admin=201, reviewer=403, body={"username": "invitee", "email": "invitee@example.com", "role": "annotator"}
+)
+
+
 # --- exports and webhooks (projects/exports/api.py): managers and admins only -----------------
 
 
@@ -236,7 +243,6 @@ TABLE.update(
         ),
         ("DELETE", "/api/v1/projects/{project_pk}/webhooks/{pk}/"): rule(admin=204, reviewer=403, ids=_webhook),
         ("GET", "/api/v1/projects/{project_pk}/webhooks/{pk}/deliveries/"): rule(admin=200, reviewer=403, ids=_webhook),
->>>>>>> 8523659 (Exports: use reviewed_label_for_tasks and quality's majority vote / Dawid-Skene; permission table entries; schema enum names)
     }
 )
 
