@@ -267,6 +267,7 @@ class Accumulator:
                     for label, f1 in acc.spans.f1("overlap").items()
                 },
                 comparisons=acc.spans.comparisons,
+                units=acc.spans.comparisons,
                 value=_r(acc.spans.micro_f1("overlap")),
                 measure="span F1 (overlap match)",
             )

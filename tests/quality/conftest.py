@@ -1,4 +1,6 @@
-"""A small project with every field type, overlapping annotations, gold tasks and predictions."""
+"""A small project with every field type, overlapping annotations, gold tasks and predictions.
+
+``build_world()`` is also used by the browser test of the dashboard."""
 
 from __future__ import annotations
 
@@ -34,6 +36,10 @@ def result(topic, spans=(), answer="same text", relevance=3, better="a"):
 
 @pytest.fixture
 def world(db):
+    return build_world()
+
+
+def build_world() -> dict:
     """Three annotators (ann, ben, cy) on 4 tasks with overlap 3, plus 2 gold tasks.
 
     ann is an expert in "medicine", ben a generalist, cy has no skill. On the gold tasks (both
