@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "projects.prelabel",
     "projects.exports",
     "projects.quality",
+    "projects.imports",
     "projects.web",
 ]
 
@@ -135,6 +136,9 @@ WHITENOISE_USE_FINDERS = DEBUG
 
 # Uploads: the import size limit applies to files; request bodies other than files stay small.
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 512 * 1024 * 1024, minimum=1)
+# Compressed uploads (gzip, zip) may expand to at most this many bytes, and at most this many times.
+IMPORT_MAX_UNCOMPRESSED_BYTES = env_int("IMPORT_MAX_UNCOMPRESSED_BYTES", 4 * IMPORT_MAX_UPLOAD_BYTES, minimum=1)
+IMPORT_MAX_COMPRESSION_RATIO = env_int("IMPORT_MAX_COMPRESSION_RATIO", 200, minimum=2)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024, minimum=1024)
 

@@ -19,6 +19,7 @@ API_APPS = (
     "projects.prelabel",
     "projects.exports",
     "projects.quality",
+    "projects.imports",
 )
 
 router = DefaultRouter()

@@ -1,0 +1,301 @@
+"""Import services: store an upload as a job, and run the job (parse, validate, upsert in batches).
+
+``import_create`` checks the whole file first (encoding, binary data, archives, the CSV header), so
+a bad file is refused before anything is written. ``import_run`` streams the rows, validates each
+one, and writes batches of articles and tasks, each batch in its own transaction (the whole file
+in one when ``all_or_nothing``). Re-importing updates changed articles, leaves unchanged ones and
+every task, annotation and review alone, and creates tasks only for new articles.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from projects.core import events
+from projects.core.exceptions import Conflict, ValidationFailed
+from projects.core.models import Membership, Project
+from projects.core.services import audit_log
+from projects.imports import parsers, reader
+from projects.imports.errors import ImportFileError, RowError
+from projects.imports.mapping import map_row
+from projects.imports.models import MAX_STORED_ERRORS, ImportFormat, ImportJob, ImportStatus
+from projects.imports.options import ImportOptions
+from projects.imports.writer import BatchWriter
+
+logger = logging.getLogger(__name__)
+UPLOAD_DIR = "imports"
+STALE_RUNNING_MINUTES = 15
+
+
+def upload_dir() -> Path:
+    path = Path(settings.MEDIA_ROOT) / UPLOAD_DIR
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def new_upload_path(name: str) -> Path:
+    """A fresh file path under MEDIA_ROOT/imports/ for an upload called ``name``."""
+    suffix = "".join(PurePosixPath(name).suffixes[-2:])[:20] if name else ""
+    return upload_dir() / f"{uuid.uuid4().hex}{suffix}"
+
+
+def _limits() -> reader.Limits:
+    return reader.Limits(
+        max_uncompressed_bytes=settings.IMPORT_MAX_UNCOMPRESSED_BYTES,
+        max_ratio=settings.IMPORT_MAX_COMPRESSION_RATIO,
+    )
+
+
+def _discard(path: Path | str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def import_create(
+    *, project: Project, actor, path: Path, file_name: str, fmt: str | None = None, options: dict | None = None
+) -> ImportJob:
+    """Check a stored upload and create its queued import job (``jobs.import_enqueue`` runs it).
+
+    Raises ``ImportFileError`` (and deletes the file) when the file as a whole cannot be imported;
+    nothing is written then.
+    """
+    try:
+        if fmt and fmt not in ImportFormat.values:
+            raise ValidationFailed(
+                f"Unknown format {fmt!r}.", fields={"format": f"must be one of {', '.join(ImportFormat.values)}"}
+            )
+        parsed = ImportOptions.parse(options)
+        size = path.stat().st_size
+        info = reader.inspect_file(str(path), name=file_name, size=size, fmt=fmt or None, limits=_limits())
+        if info.format in ("json", "labelstudio"):
+            parsers.check_json_array(info.head)
+        elif info.format in ("csv", "tsv"):
+            delimiter = "\t" if info.format == "tsv" else ","
+            parsers.check_csv_header(info.head, delimiter=delimiter, text_field=parsed.text_field)
+    except Exception:
+        _discard(path)
+        raise
+    with transaction.atomic():
+        job = ImportJob.objects.create(
+            project=project,
+            created_by=actor,
+            format=info.format,
+            compression=info.compression,
+            options=parsed.as_dict(),
+            file_name=file_name[:255],
+            file_path=str(path.relative_to(settings.MEDIA_ROOT)),
+            file_size=size,
+        )
+        audit_log(
+            actor=actor,
+            action="import.create",
+            project=project,
+            target=job,
+            data={"format": job.format, "file": job.file_name},
+        )
+    return job
+
+
+def import_cancel(*, job: ImportJob, actor) -> ImportJob:
+    """Stop a queued or running import; batches already written stay."""
+    updated = ImportJob.objects.filter(pk=job.pk, status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]).update(
+        status=ImportStatus.CANCELLED, finished_at=timezone.now(), updated_at=timezone.now()
+    )
+    if not updated:
+        raise Conflict(f"Import {job.pk} has already finished ({job.status}).")
+    audit_log(actor=actor, action="import.cancel", project=job.project, target=job)
+    job.refresh_from_db()
+    return job
+
+
+class _Progress:
+    """Counters and the capped error list, written to the job row after every batch."""
+
+    def __init__(self, job: ImportJob) -> None:
+        self.job = job
+        self.counts = dict.fromkeys(
+            ("rows_read", "rows_created", "rows_updated", "rows_unchanged", "rows_failed", "tasks_created"), 0
+        )
+        self.errors: list[dict] = []
+        self.truncated = 0
+        self.errors_dirty = False
+
+    def error(self, line: int, source: str, message: str) -> None:
+        self.counts["rows_failed"] += 1
+        if len(self.errors) < MAX_STORED_ERRORS:
+            entry = {"line": line, "message": message}
+            if source:
+                entry["file"] = source
+            self.errors.append(entry)
+            self.errors_dirty = True
+        else:
+            self.truncated += 1
+
+    def save(self, **extra) -> bool:
+        """Write progress; False when the job was cancelled meanwhile (then the run stops)."""
+        values = dict(self.counts, updated_at=timezone.now(), errors_truncated=self.truncated, **extra)
+        if self.errors_dirty:
+            values["errors"] = self.errors
+            self.errors_dirty = False
+        return bool(ImportJob.objects.filter(pk=self.job.pk, status=ImportStatus.RUNNING).update(**values))
+
+
+def _rows(job: ImportJob, path: str, options: ImportOptions) -> Iterator[tuple[str, int, str, dict | None, str | None]]:
+    """(source file name, line, format, data, error) for every row of the stored file."""
+    if job.format == "zip":
+        info = reader.FileInfo(format="zip", members=reader.zip_members(path))
+        for member, fmt, stream in reader.iter_zip_members(path, info):
+            try:
+                yield from ((member, line, fmt, data, err) for line, data, err in _parse(fmt, stream, member, options))
+            except ImportFileError as exc:
+                yield member, 0, fmt, None, exc.message
+        return
+    info = reader.FileInfo(format=job.format, compression=job.compression)
+    with reader.open_source(path, info) as stream:
+        for line, data, err in _parse(job.format, stream, "", options):
+            yield "", line, job.format, data, err
+
+
+def _parse(fmt: str, stream, member: str, options: ImportOptions) -> Iterator[parsers.RowTuple]:
+    if fmt in ("jsonl", "doccano"):
+        return parsers.iter_jsonl(stream)
+    if fmt in ("json", "labelstudio"):
+        return parsers.iter_json_array(stream)
+    if fmt in ("csv", "tsv"):
+        return parsers.iter_csv(stream, delimiter="\t" if fmt == "tsv" else ",", text_field=options.text_field)
+    text = parsers.read_text(stream, max_chars=10_000_000)
+    data = {"text": text}
+    if member:
+        data["id"] = member  # one article per file: a zip member's path is its id
+    return iter([(1, data, None)])
+
+
+def _title_for(source: str, fmt: str, job: ImportJob) -> str:
+    if fmt != "txt":
+        return ""
+    return PurePosixPath(source or job.file_name).stem
+
+
+def _claim(job: ImportJob) -> bool:
+    now = timezone.now()
+    stale = now - timezone.timedelta(minutes=STALE_RUNNING_MINUTES)
+    return bool(
+        ImportJob.objects.filter(
+            Q(status=ImportStatus.QUEUED) | Q(status=ImportStatus.RUNNING, updated_at__lt=stale), pk=job.pk
+        ).update(status=ImportStatus.RUNNING, started_at=now, updated_at=now)
+    )
+
+
+def import_run(*, job: ImportJob) -> ImportJob:
+    """Run a queued import. Idempotent: a finished job is left as it is, and rows are upserted."""
+    if not _claim(job):
+        job.refresh_from_db()
+        return job
+    job.refresh_from_db()
+    options = ImportOptions.parse(job.options)
+    path = str(Path(settings.MEDIA_ROOT) / job.file_path)
+    progress = _Progress(job)
+    status, message = ImportStatus.SUCCEEDED, ""
+    try:
+        if options.all_or_nothing:
+            status, message = _run_all_or_nothing(job, path, options, progress)
+        else:
+            status, message = _run(job, path, options, progress, write=True)
+    except ImportFileError as exc:
+        status, message = ImportStatus.FAILED, exc.message
+    except Exception:
+        logger.exception("import %s failed", job.pk)
+        status, message = ImportStatus.FAILED, "The import stopped on an unexpected error; see the server log."
+    finally:
+        _discard(path)
+    if status != ImportStatus.CANCELLED:
+        if not message and progress.counts["rows_failed"]:
+            message = f"{progress.counts['rows_failed']} row(s) could not be imported; see the errors."
+        progress.save(status=status, message=message, finished_at=timezone.now())
+    job.refresh_from_db()
+    events.emit(
+        "import.finished",
+        project_id=job.project_id,
+        data={"import_id": job.pk, "status": job.status, "rows_created": job.rows_created},
+    )
+    return job
+
+
+def _run_all_or_nothing(job: ImportJob, path: str, options: ImportOptions, progress: _Progress):
+    # First pass validates every row without writing; the second writes them all in one transaction.
+    status, message = _run(job, path, options, progress, write=False)
+    if status != ImportStatus.SUCCEEDED:
+        return status, message
+    if progress.counts["rows_failed"]:
+        return ImportStatus.FAILED, (
+            f"{progress.counts['rows_failed']} row(s) have errors; nothing was imported (all_or_nothing)."
+        )
+    progress.counts = dict.fromkeys(progress.counts, 0)
+    with transaction.atomic():
+        return _run(job, path, options, progress, write=True, atomic=False)
+
+
+def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress, *, write: bool, atomic=True):
+    project = job.project
+    schema = project.label_schema
+    writer = BatchWriter(
+        project=project, options=options, user_id=job.created_by_id, member_emails=_member_emails(project)
+    )
+    seen: set[int] = set()
+    batch: list = []
+    counts = progress.counts
+
+    def flush() -> bool:
+        if write:
+            if atomic:
+                with transaction.atomic():
+                    result = writer.write(batch)
+            else:
+                result = writer.write(batch)
+            for key, value in result.items():
+                counts[key] += value
+        batch.clear()
+        return progress.save()
+
+    for source, line, fmt, data, error in _rows(job, path, options):
+        counts["rows_read"] += 1
+        if error is not None:
+            progress.error(line, source, error)
+            continue
+        try:
+            row = map_row(data, fmt=fmt, options=options, schema=schema, default_title=_title_for(source, fmt, job))
+        except RowError as exc:
+            progress.error(line, source, exc.message)
+            continue
+        key = hash(row.external_id)
+        if key in seen:
+            progress.error(line, source, f"duplicate id {row.external_id[:80]!r}: an earlier row of this file has it")
+            continue
+        seen.add(key)
+        batch.append(row)
+        if len(batch) >= options.batch_size and not flush():
+            return ImportStatus.CANCELLED, ""
+    if (batch or counts["rows_read"]) and not flush():
+        return ImportStatus.CANCELLED, ""
+    if counts["rows_read"] == 0:
+        return ImportStatus.FAILED, "The file holds no rows."
+    return ImportStatus.SUCCEEDED, ""
+
+
+def _member_emails(project: Project) -> dict[str, int]:
+    return {
+        email.lower(): user_id
+        for email, user_id in Membership.objects.filter(project=project).values_list("user__email", "user_id")
+        if email
+    }
