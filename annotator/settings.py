@@ -198,6 +198,8 @@ SPECTACULAR_SETTINGS = {
         "DeliveryStatusEnum": "projects.exports.models.DeliveryStatus",
         "ExportAnnotationStatusEnum": "projects.exports.filters.STATUSES",
         "AnnotationStatusEnum": "projects.annotations.models.AnnotationStatus",
+        "ImportStatusEnum": "projects.imports.models.ImportStatus",
+        "ImportFormatEnum": "projects.imports.models.ImportFormat",
     },
     # Swagger UI and Redoc from our own static files (drf-spectacular-sidecar), never a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -128,6 +128,39 @@ TABLE: dict[tuple[str, str], Rule] = {
 }
 
 
+# --- imports (projects/imports/api.py): managers and admins only ------------------------------
+
+
+def _import_job(w, user=None) -> dict:
+    """A queued import job of the test project (with one stored row error for errors.csv)."""
+    from projects.imports.models import ImportJob
+
+    job = ImportJob.objects.create(
+        project=w.project,
+        created_by=w.users["admin"],
+        format="jsonl",
+        errors=[{"line": 2, "message": f"bad row {MARKER}"}],
+    )
+    return {"pk": job.pk, "project_pk": w.project.pk}
+
+
+MARKER = "zq-secret-marker-7731"  # the same marker as test_permissions.MARKER
+
+TABLE.update(
+    {
+        ("GET", "/api/v1/projects/{project_pk}/imports/"): rule(admin=200, reviewer=403),
+        ("POST", "/api/v1/projects/{project_pk}/imports/"): rule(
+            admin=202, reviewer=403, body={"articles": [{"id": "perm-1", "text": "Imported by the table."}]}
+        ),
+        ("GET", "/api/v1/projects/{project_pk}/imports/{pk}/"): rule(admin=200, reviewer=403, ids=_import_job),
+        ("POST", "/api/v1/projects/{project_pk}/imports/{pk}/cancel/"): rule(admin=200, reviewer=403, ids=_import_job),
+        ("GET", "/api/v1/projects/{project_pk}/imports/{pk}/errors.csv"): rule(
+            admin=200, reviewer=403, ids=_import_job
+        ),
+    }
+)
+
+
 # --- review and adjudication (projects/annotations/review_api.py) -----------------------------
 
 

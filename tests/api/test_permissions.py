@@ -154,7 +154,17 @@ def fill(template: str, rule_: Rule, world: World, user) -> str:
 
 # --- database snapshot: a refused write must leave every row as it was ---------------------------
 
-SNAPSHOT_APPS = ("projects", "documents", "assignment", "annotations", "prelabel", "exports", "quality", "auth")
+SNAPSHOT_APPS = (
+    "projects",
+    "documents",
+    "assignment",
+    "annotations",
+    "prelabel",
+    "exports",
+    "quality",
+    "imports",
+    "auth",
+)
 VOLATILE = {("projects", "apitoken"): {"last_used_at"}}
 
 
