@@ -19,11 +19,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from annotator.api import payload_too_large
+from annotator.parsers import JSONParser
 from projects.core.exceptions import ValidationFailed
 from projects.core.models import Role
 from projects.core.permissions import ProjectRolePermission
