@@ -60,8 +60,11 @@ class TaskWorkSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def _mine(self, task: Task):
-        user = self.context["request"].user
-        return task.annotations.filter(user=user).first()
+        # draft and my_annotation both need it: one query per task, not two.
+        cache = self.context.setdefault("_mine", {})
+        if task.pk not in cache:
+            cache[task.pk] = task.annotations.filter(user=self.context["request"].user).first()
+        return cache[task.pk]
 
     def get_predictions(self, task: Task) -> PredictionBriefSerializer(many=True):
         return PredictionBriefSerializer(task.predictions.order_by("-created_at", "id"), many=True).data
@@ -121,7 +124,8 @@ class NextTaskView(APIView):
         assignment = services.task_next_for_user(project=request.project, user=request.user)
         if assignment is None:
             raise NoTaskAvailable("No more tasks for you in this project.")
-        task = Task.objects.select_related("article", "project").get(pk=assignment.task_id)
+        task = assignment.task  # loaded with its article by the queue
+        task.project = request.project
         return Response(TaskWorkSerializer(task, context={"request": request, "assignment": assignment}).data)
 
 

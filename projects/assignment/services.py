@@ -25,7 +25,7 @@ from django.utils import timezone
 from projects.assignment import selectors, strategies
 from projects.assignment.models import Assignment, AssignmentStatus, Task
 from projects.core.exceptions import Conflict, ValidationFailed
-from projects.core.models import AnnotatorProfile, AssignmentPolicy, Membership, Project
+from projects.core.models import AssignmentPolicy, Membership, Project
 from projects.core.services import audit_log
 
 CANDIDATE_BATCH = 20
@@ -61,13 +61,27 @@ def _set_status(*, task: Task, user, status: str, **extra) -> tuple[Assignment, 
 
 
 def _lease(*, task: Task, project: Project, user, now) -> Assignment:
-    assignment, _ = _set_status(
-        task=task,
-        user=user,
-        status=AssignmentStatus.LEASED,
-        leased_at=now,
-        expires_at=now + timedelta(minutes=project.lease_minutes),
+    """Record the lease; the caller holds the task (row lock or conditional claim).
+
+    Candidates exclude tasks this user holds a lease on, so the assignment enters "leased" from
+    nothing, "assigned" or "expired": one upsert and ``leased_count + 1``.
+    """
+    (assignment,) = Assignment.objects.bulk_create(
+        [
+            Assignment(
+                project=project,
+                task=task,
+                user=user,
+                status=AssignmentStatus.LEASED,
+                leased_at=now,
+                expires_at=now + timedelta(minutes=project.lease_minutes),
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["task", "user"],
+        update_fields=["status", "leased_at", "expires_at", "updated_at"],
     )
+    Task.objects.filter(pk=task.pk).update(leased_count=F("leased_count") + 1)
     assignment.task = task
     return assignment
 
@@ -75,9 +89,9 @@ def _lease(*, task: Task, project: Project, user, now) -> Assignment:
 def _claim_first(candidates: QuerySet[Task], *, project: Project, user, now, capped: bool = True) -> Assignment | None:
     """Lease the first candidate that can still be claimed."""
     if settings.IS_POSTGRES:
-        task = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+        task = candidates.select_related("article").select_for_update(skip_locked=True, of=("self",)).first()
         return _lease(task=task, project=project, user=user, now=now) if task is not None else None
-    for task in candidates[:CANDIDATE_BATCH]:
+    for task in candidates.select_related("article")[:CANDIDATE_BATCH]:
         claim = Task.objects.filter(pk=task.pk)
         if capped:
             claim = claim.filter(is_complete=False, submitted_count__lt=project.overlap - F("leased_count"))
@@ -96,22 +110,29 @@ def task_next_for_user(*, project: Project, user) -> Assignment | None:
     priority first, then (``queue_order=uncertainty``) the least certain pre-label, then id.
     Members whose queue is paused get nothing.
     """
-    membership = Membership.objects.filter(project=project, user=user).only("pk", "queue_paused").first()
-    if membership is None and not user.is_superuser:
-        return None
-    if membership is not None and membership.queue_paused:
-        return None
     now = timezone.now()
     leases_expire(project=project, now=now)  # the lazy check; beat does the rest
     with transaction.atomic():
-        if membership is not None:
-            # One claim per user at a time, so a double click cannot lease two tasks.
-            Membership.objects.select_for_update().filter(pk=membership.pk).values_list("pk").first()
+        # Locking the membership row makes one claim per user at a time (a double click cannot
+        # lease two tasks); the same query reads the pause flag and the user's skills.
+        # order_by() drops Membership's default ordering, whose join would lock the project row too.
+        row = (
+            Membership.objects.select_for_update(of=("self",))
+            .filter(project=project, user=user)
+            .order_by()
+            .values("queue_paused", "user__annotator_profile__skills")
+            .first()
+        )
+        if row is None and not user.is_superuser:
+            return None
+        if row is not None and row["queue_paused"]:
+            return None
+        skills = (row or {}).get("user__annotator_profile__skills") or {}
         mine = list(
             Assignment.objects.filter(
                 project=project, user=user, status__in=(AssignmentStatus.LEASED, AssignmentStatus.ASSIGNED)
             )
-            .select_related("task")
+            .select_related("task", "task__article")
             .order_by("leased_at", "id")[: CANDIDATE_BATCH * 5]
         )
         for assignment in mine:
@@ -127,7 +148,6 @@ def task_next_for_user(*, project: Project, user) -> Assignment | None:
             )
             if claimed is not None:
                 return claimed
-        skills = AnnotatorProfile.objects.filter(user=user).values_list("skills", flat=True).first() or {}
         if project.gold_ratio > 0:
             served = Assignment.objects.filter(project=project, user=user).exclude(status=AssignmentStatus.ASSIGNED)
             if strategies.gold_turn(

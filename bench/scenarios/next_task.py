@@ -1,0 +1,246 @@
+"""Next-task latency on PostgreSQL behind gunicorn: p50/p99 at 1 and 32 annotators, duplicates.
+
+Needs ``DATABASE_URL=postgres://...`` (a database this scenario may fill; it keeps one project of
+``--n`` tasks, default 100,000, and resets it between runs). Starts ``gunicorn annotator.wsgi`` on a
+loopback port (``--workers``/``--threads`` after the scenario name), then every simulated annotator
+loops: ``POST next-task`` (timed) then submits the task, at overlap 1, so a task handed to two
+annotators would be a duplicate. Figures are medians over ``--repeat`` runs.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from bench.util import median, percentile
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT_NAME = "bench-queue"
+TEXT = (
+    "Elena Marchetti, chief economist at Quantix, told reporters in Lyon on Tuesday that the central "
+    "bank would hold rates steady while inflation eased. Analysts at Borealis Capital expected two cuts "
+    "next year. Markets in Paris and Milan rose after the statement. "
+) * 2
+
+
+def option(options, name: str, default: int) -> int:
+    extra = list(getattr(options, "extra", []) or [])
+    flag = f"--{name}"
+    if flag in extra:
+        return int(extra[extra.index(flag) + 1])
+    return default
+
+
+def django_ready() -> bool:
+    import django
+    from django.conf import settings
+
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
+    django.setup()
+    return settings.IS_POSTGRES
+
+
+def prepare(n_tasks: int, n_users: int, overlap: int = 1) -> tuple[int, list[str]]:
+    """The bench project with ``n_tasks`` fresh tasks and ``n_users`` annotators; returns (id, token keys)."""
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    from projects.assignment.models import Task
+    from projects.core.models import ApiToken, Membership, Project, Role
+    from projects.core.services import project_create, token_create
+    from projects.documents.models import Article
+    from tests.factories import SIMPLE_SCHEMA, UserFactory
+
+    call_command("migrate", verbosity=0)
+    owner = UserFactory(username="bench-owner")
+    project = Project.objects.filter(name=PROJECT_NAME).first()
+    if project is None:
+        project = project_create(actor=owner, name=PROJECT_NAME, label_schema=dict(SIMPLE_SCHEMA))
+    Project.objects.filter(pk=project.pk).update(overlap=overlap, gold_ratio=0, assignment_policy="open")
+    have = Task.objects.filter(project=project).count()
+    if have != n_tasks:
+        Article.objects.filter(project=project).delete()
+        for start in range(0, n_tasks, 5000):
+            batch = range(start, min(n_tasks, start + 5000))
+            with transaction.atomic():
+                articles = Article.objects.bulk_create(
+                    [Article(project=project, external_id=f"b{i}", title=f"Article {i}", text=TEXT) for i in batch]
+                )
+                Task.objects.bulk_create(
+                    [Task(project=project, article=a, priority=(i % 7)) for i, a in zip(batch, articles, strict=True)]
+                )
+    with connection.cursor() as cursor:
+        # Reset the queue: no assignments or annotations, counters at zero.
+        cursor.execute("DELETE FROM annotations_annotation WHERE project_id = %s", [project.pk])
+        cursor.execute("DELETE FROM assignment_assignment WHERE project_id = %s", [project.pk])
+        cursor.execute(
+            "UPDATE assignment_task SET submitted_count = 0, leased_count = 0, skipped_count = 0, is_complete = false "
+            "WHERE project_id = %s",
+            [project.pk],
+        )
+        cursor.execute("ANALYZE assignment_task; ANALYZE assignment_assignment; ANALYZE annotations_annotation")
+    keys = []
+    for i in range(n_users):
+        user = UserFactory(username=f"bench-annotator-{i}")
+        Membership.objects.get_or_create(project=project, user=user, defaults={"role": Role.ANNOTATOR})
+        ApiToken.objects.filter(user=user).delete()
+        keys.append(token_create(user=user, name="bench")[1])
+    return project.pk, keys
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """gunicorn serving annotator.wsgi on a loopback port, for the duration of a ``with``."""
+
+    def __init__(self, workers: int, threads: int) -> None:
+        self.port = free_port()
+        self.workers, self.threads = workers, threads
+
+    def __enter__(self) -> Server:
+        env = {
+            **os.environ,
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "DEBUG": "false",
+            "LOG_LEVEL": "WARNING",
+            "DB_CONN_MAX_AGE": "600",
+        }
+        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        self.proc = subprocess.Popen(
+            [gunicorn, "annotator.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers)]
+            + ["--threads", str(self.threads), "-k", "gthread", "--keep-alive", "30", "--log-level", "warning"],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        self.__exit__()
+        raise RuntimeError("gunicorn did not start")
+
+    def __exit__(self, *exc) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+
+def annotator_loop(port: int, key: str, project_id: int, until: float, out: dict, result: dict) -> None:
+    """Next task (timed), then submit it; until the deadline or the queue is empty."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Token {key}", "Content-Type": "application/json"}
+    body = json.dumps(result)
+    next_ms, submit_ms, tasks, errors = [], [], [], 0
+    while time.perf_counter() < until:
+        t0 = time.perf_counter()
+        conn.request("POST", f"/api/v1/projects/{project_id}/next-task/", body="", headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        next_ms.append((time.perf_counter() - t0) * 1000)
+        if response.status == 404:
+            break
+        if response.status != 200:
+            errors += 1
+            continue
+        task_id = json.loads(data)["id"]
+        tasks.append(task_id)
+        t1 = time.perf_counter()
+        conn.request("POST", f"/api/v1/tasks/{task_id}/annotations/", body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        submit_ms.append((time.perf_counter() - t1) * 1000)
+        errors += response.status != 201
+    out.update(next_ms=next_ms, submit_ms=submit_ms, tasks=tasks, errors=errors)
+
+
+def run_load(*, port: int, keys: list[str], project_id: int, seconds: float, result: dict) -> dict:
+    outs = [{} for _ in keys]
+    until = time.perf_counter() + seconds
+    threads = [
+        threading.Thread(target=annotator_loop, args=(port, key, project_id, until, out, result))
+        for key, out in zip(keys, outs, strict=True)
+    ]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    next_ms = [x for o in outs for x in o["next_ms"]]
+    submit_ms = [x for o in outs for x in o["submit_ms"]]
+    handed = [t for o in outs for t in o["tasks"]]
+    return {
+        "wall_s": wall,
+        "next_ms": next_ms,
+        "submit_ms": submit_ms,
+        "handed": handed,
+        "errors": sum(o["errors"] for o in outs),
+        "duplicates": len(handed) - len(set(handed)),
+    }
+
+
+def db_duplicates(project_id: int) -> int:
+    """Tasks with more submitted annotations than the overlap (1), counted in the database."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT task_id FROM annotations_annotation WHERE project_id = %s "
+            "AND status = 'submitted' GROUP BY task_id HAVING count(*) > 1) d",
+            [project_id],
+        )
+        return cursor.fetchone()[0]
+
+
+SIMPLE_RESULT = {"result": {"topic": "business"}}
+
+
+def run(options) -> list[dict]:
+    if not django_ready():
+        return [{"skipped": "needs DATABASE_URL=postgres://... (the scenario fills that database)"}]
+    n = options.n or 100_000
+    seconds = option(options, "seconds", 10)
+    workers, threads = option(options, "workers", 4), option(options, "threads", 4)
+    figures = []
+    for concurrency in (1, 32):
+        runs = []
+        for _ in range(options.repeat):
+            project_id, keys = prepare(n, concurrency)
+            with Server(workers, threads) as server:
+                load = run_load(
+                    port=server.port, keys=keys, project_id=project_id, seconds=seconds, result=SIMPLE_RESULT
+                )
+            load["db_duplicates"] = db_duplicates(project_id)
+            runs.append(load)
+        figures.append(
+            {
+                "tasks": n,
+                "annotators": concurrency,
+                "gunicorn": f"{workers}x{threads}",
+                "next_p50_ms": round(median([median(r["next_ms"]) for r in runs]), 1),
+                "next_p99_ms": round(median([percentile(r["next_ms"], 99) for r in runs]), 1),
+                "next_per_s": round(median([len(r["next_ms"]) / r["wall_s"] for r in runs])),
+                "calls": int(median([len(r["next_ms"]) for r in runs])),
+                "duplicates": max(r["duplicates"] for r in runs),
+                "db_duplicates": max(r["db_duplicates"] for r in runs),
+                "errors": max(r["errors"] for r in runs),
+            }
+        )
+    return figures

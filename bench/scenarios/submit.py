@@ -1,0 +1,60 @@
+"""Submit throughput on PostgreSQL behind gunicorn: annotations/s with 4 clients, p99 at 32.
+
+Same set-up as ``next_task`` (``DATABASE_URL=postgres://...``, ``--n`` tasks, ``--workers`` and
+``--threads`` for gunicorn, ``--seconds`` per run). Each client loops next-task then submit of one
+choice + 3 spans. Reported: stored annotations per second of wall time (the whole loop, so it
+includes the next-task calls), the submit-only rate (submits / time spent in submit calls, per
+client, summed), and submit latency p50/p99. Medians over ``--repeat`` runs.
+"""
+
+from __future__ import annotations
+
+from bench.scenarios.next_task import Server, db_duplicates, django_ready, option, prepare, run_load
+from bench.util import median, percentile
+
+# One choice and three spans over the bench article text (checked against it by the server).
+RESULT = {
+    "result": {
+        "topic": "business",
+        "entities": [
+            {"start": 0, "end": 15, "label": "PERSON"},
+            {"start": 36, "end": 43, "label": "ORG"},
+            {"start": 63, "end": 67, "label": "LOC"},
+        ],
+    }
+}
+
+
+def run(options) -> list[dict]:
+    if not django_ready():
+        return [{"skipped": "needs DATABASE_URL=postgres://... (the scenario fills that database)"}]
+    n = options.n or 100_000
+    seconds = option(options, "seconds", 10)
+    workers, threads = option(options, "workers", 4), option(options, "threads", 4)
+    figures = []
+    for clients in (4, 32):
+        runs = []
+        for _ in range(options.repeat):
+            project_id, keys = prepare(n, clients)
+            with Server(workers, threads) as server:
+                load = run_load(port=server.port, keys=keys, project_id=project_id, seconds=seconds, result=RESULT)
+            load["db_duplicates"] = db_duplicates(project_id)
+            runs.append(load)
+        figures.append(
+            {
+                "tasks": n,
+                "clients": clients,
+                "gunicorn": f"{workers}x{threads}",
+                "annotations_per_s": round(median([len(r["submit_ms"]) / r["wall_s"] for r in runs]), 1),
+                "submit_only_per_s": round(
+                    median([clients * 1000 / median(r["submit_ms"]) for r in runs if r["submit_ms"]]), 1
+                ),
+                "submit_p50_ms": round(median([median(r["submit_ms"]) for r in runs]), 1),
+                "submit_p99_ms": round(median([percentile(r["submit_ms"], 99) for r in runs]), 1),
+                "next_p50_ms": round(median([median(r["next_ms"]) for r in runs]), 1),
+                "submitted": int(median([len(r["submit_ms"]) for r in runs])),
+                "errors": max(r["errors"] for r in runs),
+                "db_duplicates": max(r["db_duplicates"] for r in runs),
+            }
+        )
+    return figures
