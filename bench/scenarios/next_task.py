@@ -147,7 +147,7 @@ def annotator_loop(port: int, key: str, project_id: int, until: float, out: dict
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Authorization": f"Token {key}", "Content-Type": "application/json"}
     body = json.dumps(result)
-    next_ms, submit_ms, tasks, errors = [], [], [], 0
+    next_ms, submit_ms, tasks, errors, first_error = [], [], [], 0, ""
     while time.perf_counter() < until:
         t0 = time.perf_counter()
         conn.request("POST", f"/api/v1/projects/{project_id}/next-task/", body="", headers=headers)
@@ -158,16 +158,19 @@ def annotator_loop(port: int, key: str, project_id: int, until: float, out: dict
             break
         if response.status != 200:
             errors += 1
+            first_error = first_error or f"next-task {response.status}: {data[:200]!r}"
             continue
         task_id = json.loads(data)["id"]
         tasks.append(task_id)
         t1 = time.perf_counter()
         conn.request("POST", f"/api/v1/tasks/{task_id}/annotations/", body=body, headers=headers)
         response = conn.getresponse()
-        response.read()
+        data = response.read()
         submit_ms.append((time.perf_counter() - t1) * 1000)
-        errors += response.status != 201
-    out.update(next_ms=next_ms, submit_ms=submit_ms, tasks=tasks, errors=errors)
+        if response.status != 201:
+            errors += 1
+            first_error = first_error or f"submit {response.status}: {data[:200]!r}"
+    out.update(next_ms=next_ms, submit_ms=submit_ms, tasks=tasks, errors=errors, first_error=first_error)
 
 
 def run_load(*, port: int, keys: list[str], project_id: int, seconds: float, result: dict) -> dict:
@@ -192,6 +195,7 @@ def run_load(*, port: int, keys: list[str], project_id: int, seconds: float, res
         "submit_ms": submit_ms,
         "handed": handed,
         "errors": sum(o["errors"] for o in outs),
+        "first_error": next((o["first_error"] for o in outs if o["first_error"]), ""),
         "duplicates": len(handed) - len(set(handed)),
     }
 
@@ -241,6 +245,7 @@ def run(options) -> list[dict]:
                 "duplicates": max(r["duplicates"] for r in runs),
                 "db_duplicates": max(r["db_duplicates"] for r in runs),
                 "errors": max(r["errors"] for r in runs),
+                "first_error": next((r["first_error"] for r in runs if r["first_error"]), ""),
             }
         )
     return figures
