@@ -89,3 +89,15 @@ def test_model_version_is_stable_for_the_same_config():
         name="rules", config=RulesLabeler.validate_config(CONFIG, SIMPLE_SCHEMA), project_id=1
     )
     assert a == b and a.startswith("rules-")
+
+
+def test_many_keywords_count_the_same_as_few():
+    filler = [f"word{i}" for i in range(60)]
+    few = {"rules": [{"field": "topic", "value": "business", "keywords": ["Bank", "market"]}]}
+    many = {"rules": [{"field": "topic", "value": "business", "keywords": ["Bank", "market", *filler]}]}
+    text = "The bank, the BANK and banking; market. word7"
+    [a] = labeler(few).predict([TaskInput(1, text)])
+    [b] = labeler(many).predict([TaskInput(1, text)])
+    assert a.result == b.result == {"topic": "business"}
+    assert sorted(labeler(few)._word_counts(text, {})) == [(0, 1), (0, 2)]
+    assert sorted(labeler(many)._word_counts(text, {})) == [(0, 1), (0, 1), (0, 2)]

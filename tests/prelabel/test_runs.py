@@ -174,3 +174,18 @@ def test_start_enqueues_the_plan_after_commit(project, manager, tasks, django_ca
     with django_capture_on_commit_callbacks() as callbacks:
         services.prelabel_run_start(project=project, actor=manager, labeler="rules", config=RULES)
     assert len(callbacks) == 1
+
+
+def test_queue_serves_the_least_certain_task_first_after_a_run(client_for, project, manager, annotator, tasks):
+    # tasks[1] ("bank ... market") is a clear business call, tasks[2] a clear politics call; the
+    # fourth gets one business and one politics keyword: the smallest margin, so it comes first.
+    tie = factories.TaskFactory(article__project=project, article__text="The bank and the senate.")
+    project.queue_order = "uncertainty"
+    project.save()
+    run, _ = services.prelabel_run_start(project=project, actor=manager, labeler="rules", config=RULES)
+    services.prelabel_run_plan(run_id=run.pk)
+    services.prelabel_chunk_process(chunk_id=run.chunks.get().pk)
+    assert Task.objects.get(pk=tie.pk).uncertainty == 0.0
+    response = client_for(annotator).post(f"/api/v1/projects/{project.pk}/next-task/")
+    assert response.status_code == 200
+    assert response.json()["id"] == tie.pk

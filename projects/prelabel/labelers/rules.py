@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections import Counter
 from typing import Any
 
 import ahocorasick
@@ -44,6 +46,8 @@ MAX_TERM_LENGTH = 200
 MAX_PATTERN_LENGTH = 500
 MAX_PATTERNS = 200
 PATTERN_TIMEOUT = 0.25  # seconds of regex time per task
+WORD_RE = re.compile(r"\w+")
+MAX_ALTERNATION = 50  # above this many keywords, counting all words beats a regex alternation
 
 
 def _is_word(ch: str) -> bool:
@@ -166,15 +170,28 @@ class RulesLabeler(BaseLabeler):
         self.fields = fields_of(self.context.schema)
         self.rules = self.config["rules"]
         self.min_hits = self.config.get("min_hits", 1)
-        self.automata: dict[bool, ahocorasick.Automaton | None] = {}
+        self.automata: dict[bool, ahocorasick.Automaton] = {}
+        # Single-word keywords of choice rules only need counts: the text's words are counted in
+        # C (findall + Counter), so frequent keywords cost nothing per occurrence in Python.
+        self.word_terms: dict[bool, dict[str, list[int]]] = {}
+        self.word_patterns: dict[bool, re.Pattern] = {}
         for case_sensitive in (True, False):
             entries: dict[str, list[int]] = {}
+            words: dict[str, list[int]] = {}
             for index, rule in enumerate(self.rules):
                 if rule["case_sensitive"] != case_sensitive:
                     continue
                 for term in rule["terms"]:
                     key = term if case_sensitive else _lower_same_length(term)
-                    entries.setdefault(key, []).append(index)
+                    if "value" in rule and WORD_RE.fullmatch(key):
+                        words.setdefault(key, []).append(index)
+                    else:
+                        entries.setdefault(key, []).append(index)
+            if words:
+                self.word_terms[case_sensitive] = words
+                if len(words) <= MAX_ALTERNATION:
+                    ordered = sorted(words, key=len, reverse=True)
+                    self.word_patterns[case_sensitive] = re.compile(rf"\b(?:{'|'.join(map(re.escape, ordered))})\b")
             if entries:
                 automaton = ahocorasick.Automaton()
                 for key, indexes in entries.items():
@@ -190,15 +207,18 @@ class RulesLabeler(BaseLabeler):
             for pattern in rule["patterns"]
         ]
 
-    def _hits(self, text: str) -> list[tuple[int, int, int]]:
+    def _haystack(self, text: str, case_sensitive: bool, cache: dict) -> str:
+        if case_sensitive:
+            return text
+        if "lowered" not in cache:
+            cache["lowered"] = _lower_same_length(text)
+        return cache["lowered"]
+
+    def _hits(self, text: str, cache: dict) -> list[tuple[int, int, int]]:
         """(rule index, start, end) for every whole-word term and pattern match."""
         hits: list[tuple[int, int, int]] = []
-        lowered = None
         for case_sensitive, automaton in self.automata.items():
-            haystack = text
-            if not case_sensitive:
-                lowered = lowered if lowered is not None else _lower_same_length(text)
-                haystack = lowered
+            haystack = self._haystack(text, case_sensitive, cache)
             for end_index, (length, indexes) in automaton.iter(haystack):
                 start, end = end_index - length + 1, end_index + 1
                 if (start > 0 and _is_word(text[start - 1])) or (end < len(text) and _is_word(text[end])):
@@ -213,10 +233,29 @@ class RulesLabeler(BaseLabeler):
                     break
         return hits
 
+    def _word_counts(self, text: str, cache: dict) -> list[tuple[int, int]]:
+        """(rule index, occurrences) for single-word choice keywords."""
+        out: list[tuple[int, int]] = []
+        for case_sensitive, terms in self.word_terms.items():
+            # A few keywords: one alternation finds just them. Many: count every word once.
+            finder = self.word_patterns.get(case_sensitive, WORD_RE)
+            counts = Counter(finder.findall(self._haystack(text, case_sensitive, cache)))
+            small, large = (terms, counts) if len(terms) < len(counts) else (counts, terms)
+            for word in small:
+                if word in large:
+                    for index in terms[word]:
+                        out.append((index, counts[word]))
+        return out
+
     def _predict_one(self, task: TaskInput) -> LabelerOutput:
-        hits = self._hits(task.text)
+        cache: dict[str, str] = {}
+        hits = self._hits(task.text, cache)
         votes: dict[str, dict[str, float]] = {}
         spans: dict[str, list[tuple[int, int, str]]] = {}
+        for index, count in self._word_counts(task.text, cache):
+            rule = self.rules[index]
+            field_votes = votes.setdefault(rule["field"], {})
+            field_votes[rule["value"]] = field_votes.get(rule["value"], 0.0) + rule["weight"] * count
         for index, start, end in hits:
             rule = self.rules[index]
             if "value" in rule:
