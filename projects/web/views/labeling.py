@@ -66,26 +66,33 @@ def label_start(request: HttpRequest, project_id: int) -> HttpResponse:
     )
 
 
-def _task_data(task: Task, user) -> dict:
-    mine = task.annotations.filter(user=user).first()
-    schema = task.project.label_schema
+def form_data(*, schema: dict, text: str, title: str, payload: dict | None) -> dict:
+    """What labeling.js needs to build the form: schema, label colours, prefills, pairwise texts."""
     prefill = {}
     pairs = {}
     for field in schema.get("fields", []):
         if field["type"] == "text" and field.get("prefill"):
-            value = resolve_path(task.payload, field["prefill"])
+            value = resolve_path(payload, field["prefill"])
             prefill[field["name"]] = value if isinstance(value, str) else ""
         elif field["type"] == "pairwise":
             pairs[field["name"]] = [
-                v if isinstance(v := resolve_path(task.payload, p), str) else ("" if v is None else str(v))
+                v if isinstance(v := resolve_path(payload, p), str) else ("" if v is None else str(v))
                 for p in field["between"]
             ]
     return {
-        "task": {"id": task.pk, "text": task.text, "title": task.article.title, "source": task.article.source},
+        "task": {"text": text, "title": title},
         "schema": schema,
         "colors": schema_colors(schema),
         "prefill": prefill,
         "pairs": pairs,
+    }
+
+
+def _task_data(task: Task, user) -> dict:
+    mine = task.annotations.filter(user=user).first()
+    data = form_data(schema=task.project.label_schema, text=task.text, title=task.article.title, payload=task.payload)
+    data["task"].update(id=task.pk, source=task.article.source)
+    return data | {
         "predictions": [
             {"id": p.id, "model_version": p.model_version, "score": p.score, "result": p.result}
             for p in task.predictions.order_by("-created_at", "-id")[:5]
