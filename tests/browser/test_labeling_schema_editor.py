@@ -20,6 +20,8 @@ def test_manager_imports_a_labelstudio_config_previews_and_saves(page):
     login(page, manager)
     page.goto(f"/projects/{project.pk}/")
     page.get_by_role("link", name="Label schema").click()
+    page.wait_for_url(f"**/projects/{project.pk}/schema/")
+    page.locator("#preview .field").first.wait_for()
     assert page.locator("#preview .field").count() == 2  # topic + entities from the factory schema
     # A broken edit is reported with the field named; the preview keeps the last good form.
     page.fill("#schema-json", '{"fields": [{"name": "x", "type": "choice", "options": ["one"]}]}')
@@ -28,7 +30,7 @@ def test_manager_imports_a_labelstudio_config_previews_and_saves(page):
     page.locator("#ls-import summary").click()
     page.fill("#ls-config", NER.replace("</View>", "") + LLM_EVAL.replace("<View>", ""))
     page.get_by_role("button", name="Convert").click()
-    page.locator("#preview .field-spans").wait_for()
+    page.locator("#preview #field-comparison").wait_for()
     assert page.locator("#preview .field").count() == 5  # spans, pairwise, text, two rating groups
     assert page.locator("#preview .response-text").first.text_content() == "Letter"
     assert "Taxonomy" in page.locator("#ls-warnings").text_content()

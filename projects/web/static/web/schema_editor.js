@@ -79,7 +79,10 @@
 
   document.getElementById("ls-convert").addEventListener("click", async () => {
     const list = document.getElementById("ls-warnings");
+    clearTimeout(timer);
+    const mine = ++seq; // answers to earlier checks must not redraw over the import
     const answer = await post(base + "/import-labelstudio/", { config: document.getElementById("ls-config").value });
+    if (mine !== seq) return;
     if (!answer.ok) {
       list.replaceChildren();
       return showErrors(answer.message, answer.fields);
