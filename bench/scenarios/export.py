@@ -108,6 +108,10 @@ def _project(n: int):
                 )
             )
         Annotation.objects.bulk_create(annotations)
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # fresh statistics, as autovacuum would leave them
+        cursor.execute("ANALYZE")
     return project
 
 
@@ -156,7 +160,14 @@ class Server:
                 break
             except OSError:
                 time.sleep(0.1)
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        # The master listens before its worker has booted: wait for the worker process.
+        children: list[str] = []
+        while not children and time.time() < deadline + 30:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+            time.sleep(0.1)
+        if not children:
+            self.stop()
+            raise RuntimeError("gunicorn did not start a worker")
         self.worker = int(children[0])
 
     def stop(self) -> None:

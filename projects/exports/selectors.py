@@ -1,9 +1,9 @@
 """Reads for exports: the task records a writer turns into rows, snapshots and webhooks.
 
 ``export_records`` walks the project's tasks by id (keyset pagination, ``id > last``) in chunks
-of ``chunk_size``; each chunk costs four queries (tasks with their article, their annotations,
-and the two of ``reviewed_label_for_tasks``: adjudicated labels, reviewed annotations), so memory
-stays flat and no query runs per row.
+of ``chunk_size``; each chunk costs two queries (tasks with their article; their annotations,
+by task id range) plus, only when the project has reviewed or adjudicated labels at all, those of
+``reviewed_label_for_tasks`` for the chunk's tasks. Memory stays flat and no query runs per row.
 
 The consolidated label of a task is its reviewed label (``reviewed_label_for_tasks``: the
 adjudicated label, else the latest accepted or fixed annotation; independent of the annotator
@@ -15,12 +15,13 @@ for choice and pairwise fields with ``consensus=dawid_skene``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+import orjson
+from django.db.models import Exists, OuterRef, QuerySet, TextField
+from django.db.models.functions import Cast
 
-from projects.annotations.models import Annotation, AnnotationStatus, ReviewState
+from projects.annotations.models import Annotation, AnnotationStatus, ReviewState, TaskLabel
 from projects.annotations.selectors import reviewed_label_for_tasks
 from projects.assignment.models import Task
 from projects.core.models import Project
@@ -29,14 +30,14 @@ from projects.exports.filters import ExportOptions
 from projects.exports.models import ExportJob, Webhook, WebhookDelivery
 from projects.quality.selectors import consensus_for_tasks
 
-CHUNK_SIZE = 500  # also reviewed_label_for_tasks' chunk: one pair of queries per export chunk
+CHUNK_SIZE = 2000
 
 TASK_COLUMNS = (
     "id",
     "segment_index",
     "start_offset",
     "end_offset",
-    "payload",
+    "payload_json",
     "is_gold",
     "required_skill",
     "agreement",
@@ -54,16 +55,24 @@ ANNOTATION_COLUMNS = (
     "user__username",
     "status",
     "review_state",
-    "result",
+    "result_json",
     "lead_time",
     "submitted_at",
     "guideline_version",
-    "reviewed_result",
+    "reviewed_json",
 )
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+REVIEWED_STATES = (ReviewState.ACCEPTED, ReviewState.FIXED)
+
+
+def _text(field: str) -> Cast:
+    """A JSON column read as its text, decoded by orjson (several times faster than json.loads)."""
+    return Cast(field, TextField())
+
+
+def _loads(raw: str | None):
+    return None if raw is None else orjson.loads(raw)
 
 
 def annotations_matching(*, project: Project, options: ExportOptions) -> QuerySet:
@@ -143,16 +152,27 @@ def export_records(
     tasks = tasks_matching(project=project, options=options).order_by("id")
     annotation_qs = annotations_matching(project=project, options=options)
     ds = _dawid_skene(project, options)
+    # Projects without any review skip reviewed_label_for_tasks (two queries per chunk) entirely.
+    has_reviewed_labels = options.mode != "raw" and (
+        TaskLabel.objects.filter(project=project).exists()
+        or Annotation.objects.filter(project=project, review_state__in=REVIEWED_STATES).exists()
+    )
     last = after
     while True:
-        rows = list(tasks.filter(id__gt=last).values_list(*TASK_COLUMNS)[:chunk_size])
+        rows = list(
+            tasks.filter(id__gt=last).annotate(payload_json=_text("payload")).values_list(*TASK_COLUMNS)[:chunk_size]
+        )
         if not rows:
             return
         last = rows[-1][0]
         ids = [row[0] for row in rows]
         by_task: dict[int, list[dict]] = {}
         for aid, task_id, user, status, state, result, lead, submitted, gv, reviewed in (
-            annotation_qs.filter(task_id__in=ids).order_by("task_id", "id").values_list(*ANNOTATION_COLUMNS)
+            # A range, not IN (...2000 ids): cheaper to build and to plan; extra rows are never read.
+            annotation_qs.filter(task_id__gte=ids[0], task_id__lte=last)
+            .order_by("task_id", "id")
+            .annotate(result_json=_text("result"), reviewed_json=_text("reviewed_result"))
+            .values_list(*ANNOTATION_COLUMNS)
         ):
             by_task.setdefault(task_id, []).append(
                 {
@@ -160,14 +180,14 @@ def export_records(
                     "annotator": user,
                     "status": status,
                     "review_state": state,
-                    "result": result,
-                    "reviewed_result": reviewed,
+                    "result": _loads(result),
+                    "reviewed_result": _loads(reviewed),
                     "lead_time": lead,
-                    "submitted_at": _iso(submitted),
+                    "submitted_at": submitted,
                     "guideline_version": gv,
                 }
             )
-        reviewed_labels = reviewed_label_for_tasks(ids) if options.mode != "raw" else {}
+        reviewed_labels = reviewed_label_for_tasks(ids) if has_reviewed_labels else {}
         for row in rows:
             tid, seg, start, end, payload, gold, skill, agreement, ext, title, url, source, domain, pub, text = row
             record = {
@@ -178,11 +198,11 @@ def export_records(
                     "url": url,
                     "source": source,
                     "domain": domain,
-                    "published_at": _iso(pub),
+                    "published_at": pub,
                 },
                 "segment": seg,
                 "text": text if start is None else text[start:end],
-                "payload": payload,
+                "payload": _loads(payload),
                 "is_gold": gold,
                 "required_skill": skill,
                 "agreement": agreement,

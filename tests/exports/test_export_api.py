@@ -220,8 +220,13 @@ def test_queries_per_chunk_do_not_grow_with_rows(project, manager):
     with CaptureQueriesContext(connection) as queries:
         rows = list(selectors.export_records(project=project, options=options, chunk_size=5))
     assert len(rows) == 12
-    # 3 chunks × (tasks, annotations, adjudicated labels, reviewed annotations) + the final empty task query
-    assert len(queries) == 3 * 4 + 1
+    # 2 existence checks (no reviews here), 3 chunks × (tasks, annotations), the final empty task query
+    assert len(queries) == 2 + 3 * 2 + 1
+    Annotation.objects.filter(pk=Annotation.objects.first().pk).update(review_state="accepted")
+    with CaptureQueriesContext(connection) as queries:
+        rows = list(selectors.export_records(project=project, options=options, chunk_size=5))
+    # ... and with a reviewed annotation, reviewed_label_for_tasks' two queries per chunk
+    assert len(rows) == 12 and len(queries) <= 2 + 3 * 4 + 1
 
 
 def test_dawid_skene_consolidation_on_request(dataset, client_for, manager):
