@@ -100,7 +100,9 @@ def ordering_terms(raw: str | None) -> list[str]:
             fields={"ordering": f"allowed: {', '.join(ORDERING_FIELDS)} (prefix - for descending)"},
         )
     if not any(t.lstrip("-") == "id" for t in terms):
-        terms.append("id")
+        # The tie-breaker follows the last key's direction, so an index on (project, key, id)
+        # serves "-key" by walking backwards instead of sorting.
+        terms.append("-id" if terms and terms[-1].startswith("-") else "id")
     return terms
 
 
