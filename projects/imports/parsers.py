@@ -152,6 +152,6 @@ def iter_csv(stream: BinaryIO, *, delimiter: str, text_field: str) -> Iterator[R
 
 
 def read_text(stream: BinaryIO, *, max_chars: int) -> str:
+    # Longer files are cut here (the mapping then refuses the over-long text with a row error).
     raw = stream.read(max_chars * 4 + 4)
-    text = raw.decode("utf-8-sig")
-    return text
+    return raw.decode("utf-8-sig", errors="replace")

@@ -243,7 +243,11 @@ def _run_all_or_nothing(job: ImportJob, path: str, options: ImportOptions, progr
         )
     progress.counts = dict.fromkeys(progress.counts, 0)
     with transaction.atomic():
-        return _run(job, path, options, progress, write=True, atomic=False)
+        status, message = _run(job, path, options, progress, write=True, atomic=False)
+        if status != ImportStatus.SUCCEEDED:  # cancelled meanwhile: keep nothing
+            transaction.set_rollback(True)
+            progress.counts = dict.fromkeys(progress.counts, 0)
+        return status, message
 
 
 def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress, *, write: bool, atomic=True):
