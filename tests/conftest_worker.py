@@ -12,9 +12,10 @@ Use it from any test folder by importing the fixture in that folder's ``conftest
 
 The fixture needs ``REDIS_URL`` and a database the subprocess can open: PostgreSQL (the test
 database ``test_<name>``) or SQLite with ``SQLITE_TEST_NAME`` set to a file; it is skipped, with
-the reason, otherwise. It uses ``transactional_db`` so the worker sees committed rows, sends jobs
-to a queue of its own (``settings.PRELABEL_QUEUE`` and ``CELERY_TASK_DEFAULT_QUEUE`` for the test
-process), and kills every worker it started (the whole process group) at teardown.
+the reason, otherwise. It uses ``transactional_db`` so the worker sees committed rows, turns off
+the eager mode of the test settings for the test (jobs go through Redis), sends pre-label jobs to
+a queue of its own (``settings.PRELABEL_QUEUE``; the workers listen only there), and kills every
+worker it started (the whole process group) at teardown.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
+
+from annotator.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,8 +91,12 @@ def celery_worker_process(transactional_db, settings):
     database_url = _database_url()
     if database_url is None:
         pytest.skip("needs PostgreSQL (DATABASE_URL) or a file SQLite test database (SQLITE_TEST_NAME)")
-    if django_settings.CELERY_TASK_ALWAYS_EAGER:
-        pytest.skip("Celery is eager in this process; REDIS_URL was not set when settings loaded")
+    if not str(celery_app.conf.broker_url).startswith(("redis://", "rediss://")):
+        pytest.skip("the Celery broker is not Redis in this process (REDIS_URL was not set when settings loaded)")
+    # Test settings run jobs inline; this test sends them through the real broker instead.
+    previous_eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     queue = f"test-{uuid.uuid4().hex[:12]}"
     settings.PRELABEL_QUEUE = queue
     workers: list[WorkerProcess] = []
@@ -137,6 +143,7 @@ def celery_worker_process(transactional_db, settings):
         return worker
 
     yield start
+    celery_app.conf.task_always_eager = previous_eager
     for worker in workers:
         worker.kill()
     try:
