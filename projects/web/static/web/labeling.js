@@ -235,13 +235,18 @@
       const points = [...cuts].sort((a, b) => a - b);
       const frag = document.createDocumentFragment();
       S.segments = [];
+      // Sweep the cut points keeping the spans open at each one: O(segments x overlap depth).
+      let next = 0;
+      let open = [];
       for (let i = 0; i < points.length - 1; i++) {
         const a = points[i];
         const b = points[i + 1];
         const u = off.toU16(a);
         const seg = el("span", { class: "seg", "data-u": String(u) });
         seg.textContent = text.slice(u, off.toU16(b));
-        const over = spans.filter((s) => s.start <= a && s.end >= b).sort((x, y) => x.level - y.level);
+        open = open.filter((s) => s.end > a);
+        while (next < spans.length && spans[next].start <= a) open.push(spans[next++]);
+        const over = open.slice().sort((x, y) => x.level - y.level);
         if (over.length) {
           const c = (s) => ((colors[s.field] || {})[s.label] || { line: "#555555", tint: "#eeeeee", bg: "#777777", fg: "#ffffff" });
           seg.classList.add("hl");
@@ -417,6 +422,7 @@
         }
         const hint = el("p", { class: "muted small" });
         const list = el("ul", { class: "span-list", "aria-label": `${f.title || f.name}: spans` });
+        let listed = null;
         box.append(bar, hint, list);
         return {
           stops: [{}],
@@ -428,6 +434,9 @@
           },
           sync() {
             hint.textContent = S.pending ? `Selected: “${text.slice(S.pending.u[0], S.pending.u[1])}”` : "Select words in the text, then press a label key.";
+            const key = JSON.stringify(S.values[f.name]);
+            if (key === listed) return;
+            listed = key;
             const items = S.values[f.name].map((s) => {
               const c = palette[s.label] || { bg: "#555555", fg: "#ffffff" };
               const chip = el("span", { class: "chip small", text: s.label });
@@ -609,8 +618,14 @@
       (stop.row || stop.widget.box).scrollIntoView({ block: "nearest" });
     }
 
+    let drawn = null;
     function sync() {
-      renderDoc();
+      // Redraw the text only when spans changed: cheaper, and it keeps the user's selection.
+      const key = JSON.stringify(fields.filter((f) => f.type === "spans").map((f) => S.values[f.name]));
+      if (key !== drawn) {
+        renderDoc();
+        drawn = key;
+      }
       widgets.forEach((w) => w.sync());
       if (S.stops.length) syncActive();
     }
