@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -98,7 +98,6 @@ class Accumulator:
         overlap: int,
         skills: dict[int, dict[str, str]],
         usernames: dict[int, str],
-        predictions: Callable[[set[int]], dict[int, tuple[str, dict]]] | None = None,
         consensus_method: str = "dawid_skene",
         bootstrap_samples: int = 200,
         seed: int = 0,
@@ -107,7 +106,6 @@ class Accumulator:
         self.overlap = overlap
         self.skills = skills
         self.usernames = usernames
-        self.load_predictions = predictions
         self.method = consensus_method
         self.n_boot = bootstrap_samples
         self.seed = seed
@@ -120,7 +118,6 @@ class Accumulator:
         self.user_days: dict[int, Counter[str]] = defaultdict(Counter)
         self.lead_times: dict[int, list[float]] = defaultdict(list)
         self.gold: list[tuple[int, str, str, dict[str, float]]] = []  # user, domain, level, field scores
-        self.predicted: list[tuple[int, dict]] = []  # (prediction id, annotation result)
 
     # --- per task ---------------------------------------------------------------------------
     def add_task(self, task_id: int, info: TaskInfo, rows: list[Row]) -> None:
@@ -133,8 +130,6 @@ class Accumulator:
                 self.per_day[day] += 1
                 self.user_days[r.user_id][day] += 1
             self.lead_times[r.user_id].append(r.lead_time)
-            if r.prediction_id:
-                self.predicted.append((r.prediction_id, r.result))
         if len(stamps) >= self.overlap:
             self.completed_per_day[stamps[self.overlap - 1].date().isoformat()] += 1
         if info.is_gold and info.gold_answer:
@@ -325,7 +320,6 @@ class Accumulator:
         stored, consensus_summary, per_user_consensus = self._consensus()
         field_figures = [self._field_figures(i, f, consensus_summary) for i, f in enumerate(self.fields)]
         gold_summary, gold_per_user = figures.gold_figures(self.gold, self.usernames)
-        predictions = self.load_predictions({p for p, _ in self.predicted}) if self.load_predictions else {}
         lead = figures.lead_time_figures(self.lead_times, self.usernames)
         lead_by_user = {row["user_id"]: row["median"] for row in lead["per_annotator"]}
         annotators = []
@@ -363,6 +357,6 @@ class Accumulator:
             "progress": figures.progress_figures(self.per_day, self.completed_per_day),
             "throughput": figures.throughput_figures(self.user_days, self.usernames),
             "lead_time": lead,
-            "prelabel": figures.prelabel_figures(self.predicted, predictions, self.fields),
+            "prelabel": [],  # filled by the service from projects.prelabel.selectors.prediction_acceptance
         }
         return Result(result_figures, annotators, self.task_agreement, stored)

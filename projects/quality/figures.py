@@ -1,14 +1,12 @@
-"""Summaries for the dashboard: gold accuracy, progress, throughput, time per task, pre-label
-acceptance. Pure functions over the compact data ``compute.Accumulator`` collects."""
+"""Summaries for the dashboard: gold accuracy, progress, throughput, time per task. Pure functions
+over the compact data ``compute.Accumulator`` collects."""
 
 from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from typing import Any
 
-from projects.quality.metrics.spans import as_spans
 from projects.quality.metrics.stats import wilson_interval
 
 LEAD_TIME_BINS = [0, 10, 30, 60, 120, 300, 600, 1800]
@@ -138,48 +136,3 @@ def lead_time_figures(lead_times: dict[int, list[float]], usernames: dict[int, s
             key=lambda r: r["username"],
         ),
     }
-
-
-def _same(field: dict, a: Any, b: Any) -> bool:
-    if field["type"] == "spans":
-        return set(as_spans(a)) == set(as_spans(b))
-    if isinstance(a, list) and isinstance(b, list):
-        return sorted(map(str, a)) == sorted(map(str, b))
-    return a == b
-
-
-def prelabel_figures(
-    predicted: Iterable[tuple[int, dict]], predictions: dict[int, tuple[str, dict]], fields: list[dict]
-) -> list[dict]:
-    """Per model version: annotations started from a prediction and the share submitted unchanged.
-
-    A field counts as accepted when the submitted value equals the predicted one; an annotation is
-    accepted when every field the prediction filled is.
-    """
-    by_name = {f["name"]: f for f in fields}
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    per_field: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for prediction_id, result in predicted:
-        if prediction_id not in predictions:
-            continue
-        version, predicted_result = predictions[prediction_id]
-        all_same = True
-        for name, value in predicted_result.items():
-            if name not in by_name:
-                continue
-            same = _same(by_name[name], result.get(name), value)
-            all_same &= same
-            per_field[(version, name)][0] += same
-            per_field[(version, name)][1] += 1
-        totals[version][0] += all_same
-        totals[version][1] += 1
-    return [
-        {
-            "model_version": version,
-            "annotations": n,
-            "accepted": accepted,
-            "acceptance": _r(accepted / n) if n else None,
-            "per_field": {f: _r(a / m) for (v, f), (a, m) in sorted(per_field.items()) if v == version and m},
-        }
-        for version, (accepted, n) in sorted(totals.items())
-    ]

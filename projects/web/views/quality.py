@@ -47,7 +47,7 @@ def _chart_data(figures: dict | None, threshold: float) -> dict:
         ],
         "gold_skills": figures.get("gold", {}).get("per_skill", []),
         "prelabel": [
-            {"label": r["model_version"], "value": r["acceptance"], "n": r["annotations"]}
+            {"label": r["model_version"], "value": r.get("accepted_rate"), "n": r.get("annotations")}
             for r in figures.get("prelabel", [])
         ],
         "threshold": threshold,
