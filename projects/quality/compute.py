@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from projects.core.schema import PAIRWISE_CHOICES
 from projects.quality import figures
 from projects.quality.consensus import dawid_skene_fit, majority_vote
@@ -25,10 +27,11 @@ from projects.quality.metrics.agreement import (
     fleiss_kappa_from_counts,
     numeric_agreement,
     observed_agreement,
+    pairable,
     value_counts,
 )
 from projects.quality.metrics.gold import gold_score
-from projects.quality.metrics.spans import SpanTally, as_spans, pair_f1
+from projects.quality.metrics.spans import SpanTally, as_spans, f1_of_counts
 from projects.quality.metrics.stats import bootstrap_ci
 from projects.quality.metrics.text import mean_pairwise_similarity
 
@@ -181,8 +184,7 @@ class Accumulator:
             f1s = []
             for i, a in enumerate(spans):
                 for b in spans[i + 1 :]:
-                    acc.spans.add(a, b)
-                    f1 = pair_f1(a, b, "overlap")
+                    f1 = f1_of_counts(acc.spans.add(a, b)["overlap"])
                     f1s.append(1.0 if f1 is None else f1)  # neither marked a span: they agree
             return sum(f1s) / len(f1s) if f1s else None
         if ftype == "text":
@@ -193,17 +195,21 @@ class Accumulator:
         return None
 
     # --- figures ----------------------------------------------------------------------------
-    def _alpha(self, units: list[list], level: str, domain: list | None, seed: int) -> dict:
+    def _alpha(self, units: list[list], level: str, domain: list | None, seed: int, *, ci: bool = True) -> dict:
         counts, values = value_counts(units, domain)
-        keep = counts.sum(axis=1) >= 2
-        counts = counts[keep]
+        counts = pairable(counts)
         alpha = alpha_from_counts(counts, values, level)
-        ci = None
-        if alpha is not None and self.n_boot and len(counts) >= 2:
-            ci = bootstrap_ci(
-                lambda idx: alpha_from_counts(counts[idx], values, level), len(counts), n_boot=self.n_boot, seed=seed
+        interval = None
+        n = len(counts)
+        if ci and alpha is not None and self.n_boot and n >= 2:
+            # Resampling multiplicities as weights: no copy of the count matrix per draw.
+            interval = bootstrap_ci(
+                lambda idx: alpha_from_counts(counts, values, level, weights=np.bincount(idx, minlength=n)),
+                n,
+                n_boot=self.n_boot,
+                seed=seed,
             )
-        return {"alpha": _r(alpha), "alpha_ci": _ci(ci), "level": level, "units": int(len(counts)), "counts": counts}
+        return {"alpha": _r(alpha), "alpha_ci": _ci(interval), "level": level, "units": int(n), "counts": counts}
 
     def _field_figures(self, index: int, f: dict, consensus: dict) -> dict:
         acc = self.acc[f["name"]]
@@ -213,7 +219,7 @@ class Accumulator:
             if f["type"] == "pairwise":
                 mapped = [[PAIRWISE_SCALE[v] for v in u] for u in acc.units]
                 main = self._alpha(mapped, "interval", [-1, 0, 1], seed)
-                nominal = self._alpha(acc.units, "nominal", list(PAIRWISE_CHOICES), seed)
+                nominal = self._alpha(acc.units, "nominal", list(PAIRWISE_CHOICES), seed, ci=False)
                 out["alpha_nominal"] = nominal["alpha"]
             else:
                 domain = None if f.get("multiple") else list(f.get("options", []))
@@ -242,7 +248,7 @@ class Accumulator:
             for j, criterion in enumerate(f.get("criteria", [])):
                 units = acc.criteria.get(criterion, [])
                 ordinal = self._alpha(units, "ordinal", list(range(lo, hi + 1)), seed + j * 7)
-                interval = self._alpha(units, "interval", list(range(lo, hi + 1)), 0)
+                interval = self._alpha(units, "interval", list(range(lo, hi + 1)), 0, ci=False)
                 ordinal.pop("counts")
                 criteria.append(
                     {"criterion": criterion, **ordinal, "alpha_interval": interval["alpha"], "level": "ordinal"}

@@ -105,8 +105,7 @@ def dawid_skene_fit(
     ll = np.fromiter((cls_ix[t[2]] for t in triples), dtype=np.int64, count=len(triples))
 
     # Initialise the posteriors with the vote shares (soft majority vote).
-    post = np.zeros((n_i, n_k))
-    np.add.at(post, (ii, ll), 1.0)
+    post = np.bincount(ii * n_k + ll, minlength=n_i * n_k).astype(float).reshape(n_i, n_k)
     post /= post.sum(axis=1, keepdims=True)
 
     flat = jj * n_k + ll  # (annotator, given label) as one index
@@ -128,7 +127,8 @@ def dawid_skene_fit(
         # E-step: posterior over the true class of each item.
         log_conf = np.log(confusion)
         log_post = np.tile(np.log(priors), (n_i, 1))
-        np.add.at(log_post, ii, log_conf[jj, :, ll])
+        for k in range(n_k):
+            log_post[:, k] += np.bincount(ii, weights=log_conf[jj, k, ll], minlength=n_i)
         top = log_post.max(axis=1, keepdims=True)
         unnorm = np.exp(log_post - top)
         norm = unnorm.sum(axis=1, keepdims=True)

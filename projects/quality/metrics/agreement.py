@@ -59,10 +59,10 @@ def value_counts(
     extra = {v for u in unit_lists for v in u if v not in known}
     values += sorted(extra, key=lambda v: (type(v).__name__, v) if isinstance(v, (int, float, str)) else ("", repr(v)))
     index = {v: i for i, v in enumerate(values)}
-    counts = np.zeros((len(unit_lists), len(values)))
-    rows = [i for i, u in enumerate(unit_lists) for _ in u]
-    cols = [index[v] for u in unit_lists for v in u]
-    np.add.at(counts, (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)), 1.0)
+    rows = np.fromiter((i for i, u in enumerate(unit_lists) for _ in u), dtype=np.int64)
+    cols = np.fromiter((index[v] for u in unit_lists for v in u), dtype=np.int64)
+    size = len(unit_lists) * len(values)
+    counts = np.bincount(rows * len(values) + cols, minlength=size).astype(float).reshape(len(unit_lists), len(values))
     return counts, values
 
 
@@ -118,18 +118,31 @@ def _delta2(values: Sequence, level: str, totals: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown level of measurement {level!r}; use one of {', '.join(LEVELS)}")
 
 
-def alpha_from_counts(counts: np.ndarray, values: Sequence, level: str = "nominal") -> float | None:
-    """Krippendorff's alpha from a units × values count matrix (see ``value_counts``)."""
+def pairable(counts: np.ndarray) -> np.ndarray:
+    """The rows of a units × values count matrix with at least two values (the pairable units)."""
     counts = np.asarray(counts, dtype=float)
-    m = counts.sum(axis=1)
-    keep = m >= 2
-    if not keep.any():
+    return counts[counts.sum(axis=1) >= 2]
+
+
+def alpha_from_counts(
+    counts: np.ndarray, values: Sequence, level: str = "nominal", *, weights: np.ndarray | None = None
+) -> float | None:
+    """Krippendorff's alpha from a units × values count matrix (see ``value_counts``).
+
+    ``weights`` counts each unit that many times (the bootstrap passes resampling multiplicities
+    instead of copying rows); with weights, ``counts`` must already be ``pairable(counts)``.
+    """
+    c = pairable(counts) if weights is None else counts
+    if not len(c):
         return None
-    c, m = counts[keep], m[keep]
-    weighted = c / (m - 1)[:, None]
+    m = c.sum(axis=1)
+    scale = 1.0 / (m - 1) if weights is None else weights / (m - 1)
+    weighted = c * scale[:, None]
     coincidence = weighted.T @ c - np.diag(weighted.sum(axis=0))
     n_c = coincidence.sum(axis=1)
     n = float(n_c.sum())
+    if n <= 0:
+        return None
     d2 = _delta2(values, level, n_c)
     expected = float((np.outer(n_c, n_c) * d2).sum())
     if expected <= 1e-12:

@@ -66,7 +66,11 @@ def span_f1(a: Iterable[Span], b: Iterable[Span], mode: Mode = "exact") -> dict[
 
 def pair_f1(a: Iterable[Span], b: Iterable[Span], mode: Mode = "overlap") -> float | None:
     """Micro F1 over all labels between two annotators on one text; ``None`` when neither marked a span."""
-    counts = span_match_counts(a, b, mode)
+    return f1_of_counts(span_match_counts(a, b, mode))
+
+
+def f1_of_counts(counts: dict[str, tuple[int, int, int]]) -> float | None:
+    """Micro F1 from ``span_match_counts`` output; ``None`` when there are no spans at all."""
     total = sum(na + nb for _, na, nb in counts.values())
     if not total:
         return None
@@ -80,14 +84,18 @@ class SpanTally:
     counts: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     comparisons: int = 0
 
-    def add(self, a: Iterable[Span], b: Iterable[Span], mode: Mode | None = None) -> None:
+    def add(self, a: Iterable[Span], b: Iterable[Span], mode: Mode | None = None) -> dict:
+        """Compare two annotators' spans; returns ``{mode: span_match_counts}`` for the modes added."""
         a, b = list(a), list(b)
         self.comparisons += 1
+        out = {}
         for m in (mode,) if mode else ("exact", "overlap"):
-            for label, (matches, na, nb) in span_match_counts(a, b, m).items():
+            out[m] = counts = span_match_counts(a, b, m)
+            for label, (matches, na, nb) in counts.items():
                 row = self.counts[(m, label)]
                 row[0] += matches
                 row[1] += na + nb
+        return out
 
     def f1(self, mode: Mode) -> dict[str, float | None]:
         return {
