@@ -143,6 +143,11 @@ class LabelerSerializer(serializers.ModelSerializer):
         required=False, default=dict, help_text="Depends on kind; secrets (api_key) are shown masked."
     )
 
+    def validate_config(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("must be an object")
+        return value
+
     class Meta:
         model = Labeler
         fields = ("id", "name", "kind", "config", "is_active", "created_at", "updated_at")
