@@ -41,16 +41,21 @@ def test_relation_lookups_in_query_params_are_never_applied(template):
     url = fill(template, TABLE[("GET", template)], world, admin)
     baseline = client.get(url)
     assert baseline.status_code == 200
-    # Streamed files (exports) are compared byte for byte; their stream can be read only once.
-    baseline_stream = b"".join(baseline.streaming_content) if baseline.streaming else None
+    expected = _body(baseline)
     for params in HOSTILE_PARAMS:
         response = client.get(url, params)
         assert response.status_code in (200, 400), f"{url} {params}: {response.status_code}"
-        if response.status_code == 200 and response.streaming:
-            assert b"".join(response.streaming_content) == baseline_stream, f"{url} applied {params}"
-        elif response.status_code == 200 and "json" in response.get("Content-Type", ""):
+        if response.status_code == 200:
             # Ignored, not applied: the answer is the same as without the parameter.
-            assert response.json() == baseline.json(), f"{url} applied {params}"
+            assert _body(response) == expected, f"{url} applied {params}"
+
+
+def _body(response):
+    if response.get("Content-Type", "").split(";")[0] == "application/json":
+        return response.json()
+    if response.streaming:
+        return b"".join(response.streaming_content)
+    return response.content
 
 
 def test_task_manager_ordering_is_whitelisted(project, manager):
