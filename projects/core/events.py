@@ -5,7 +5,7 @@ commit, so a rolled-back write announces nothing. Subscribers register in their 
 with ``subscribe(handler)``; a handler takes ``(name, project_id, data)`` and should only enqueue
 work (a Celery job), never do slow I/O inline.
 
-Event names: ``annotation.submitted``, ``annotation.reviewed``, ``task.completed``,
+Event names: ``annotation.submitted``, ``annotation.reviewed``, ``task.completed``, ``task.adjudicated``,
 ``export.ready``, ``import.finished``, ``prelabel.finished``.
 """
 
