@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import get_resolver
 
 from projects.annotations.models import ReviewState
-from projects.core.models import ROLE_RANK, Membership, Role
+from projects.core.models import ROLE_RANK, GuidelineVersion, Membership, Role
 from tests import factories
 from tests.api.test_permissions import _AllApiEndpoints, assert_unchanged, db_snapshot
 
@@ -35,6 +35,18 @@ MIN_ROLE = {
     "web-adjudicate-task": Role.REVIEWER,
     "web-review-returned": Role.ANNOTATOR,
     "web-project": Role.ANNOTATOR,
+    # pages of other features, checked here on the same ladder
+    "web-guidelines": Role.ANNOTATOR,
+    "web-guideline-version": Role.ANNOTATOR,
+    "web-label-start": Role.ANNOTATOR,
+    "web-my-submissions": Role.ANNOTATOR,
+    "web-progress": Role.MANAGER,
+    "web-tasks": Role.MANAGER,
+    "web-tasks-bulk": Role.MANAGER,
+    "web-prelabel": Role.MANAGER,
+    "web-prelabel-start": Role.MANAGER,
+    "web-prelabel-train": Role.MANAGER,
+    "web-prelabel-labeler-add": Role.ADMIN,
 }
 SCOPED = {"project_id", "task_id", "annotation_id", "member_id"}
 PERSONAS = ("admin", "manager", "reviewer", "annotator", "outsider", "anonymous")
@@ -85,6 +97,7 @@ def build_world() -> dict:
         task=task, user=users[Role.ANNOTATOR], review_state=ReviewState.PENDING, result={"topic": "business"}
     )
     factories.AnnotationFactory(task=task, result={"topic": "politics"})
+    GuidelineVersion.objects.get_or_create(project=project, version=1, defaults={"text": "Be careful."})
     member = Membership.objects.get(project=project, user=users[Role.ANNOTATOR])
     values = {
         "project_id": project.pk,
