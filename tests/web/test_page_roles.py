@@ -47,6 +47,8 @@ MIN_ROLE = {
     "web-prelabel-start": Role.MANAGER,
     "web-prelabel-train": Role.MANAGER,
     "web-prelabel-labeler-add": Role.ADMIN,
+    "web-quality": Role.REVIEWER,
+    "web-quality-recompute": Role.MANAGER,
 }
 SCOPED = {"project_id", "task_id", "annotation_id", "member_id"}
 PERSONAS = ("admin", "manager", "reviewer", "annotator", "outsider", "anonymous")
