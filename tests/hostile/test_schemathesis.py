@@ -12,7 +12,9 @@ import json
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
@@ -38,7 +40,19 @@ schema = _load_schema()
 
 
 @pytest.fixture
-def admin_world(db):
+def keep_test_connection():
+    # Calling the WSGI app directly fires request_started/finished, whose close_old_connections
+    # would close the test's PostgreSQL connection mid-transaction (Django's test client
+    # disconnects it the same way; SQLite's in-memory test database ignores the close).
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def admin_world(db, keep_test_connection):
     world = build_world()
     _, key = token_create(user=world.users["admin"])
     annotation, _ = Annotation.objects.get_or_create(
