@@ -755,11 +755,18 @@
 
     /* ---- active time: seconds with the tab visible and input within the last minute */
     for (const ev of ["keydown", "mousedown", "mousemove", "wheel", "input", "touchstart"]) window.addEventListener(ev, () => (lastInput = Date.now()), { passive: true, capture: true });
-    setInterval(() => {
-      if (document.visibilityState === "visible" && Date.now() - lastInput < IDLE_MS) activeSeconds += 1;
-    }, 1000);
+    // Elapsed time is added at each tick (and when a save takes it), so a task done in under a
+    // second still records its time instead of rounding down to zero.
+    let lastTick = performance.now();
+    const tick = () => {
+      const now = performance.now();
+      if (document.visibilityState === "visible" && Date.now() - lastInput < IDLE_MS) activeSeconds += (now - lastTick) / 1000;
+      lastTick = now;
+    };
+    setInterval(tick, 1000);
     const takeSeconds = () => {
-      const s = activeSeconds;
+      tick();
+      const s = Math.round(activeSeconds * 1000) / 1000;
       activeSeconds = 0;
       return s;
     };
