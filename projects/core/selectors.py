@@ -38,8 +38,3 @@ def projects_visible_to(*, user) -> QuerySet[Project]:
 
 def members_of(*, project: Project) -> QuerySet[Membership]:
     return Membership.objects.filter(project=project).select_related("user", "user__annotator_profile").order_by("id")
-
-
-def role_counts(*, project: Project) -> dict[str, int]:
-    rows = Membership.objects.filter(project=project).values("role").annotate(n=Count("id"))
-    return {row["role"]: row["n"] for row in rows}
