@@ -241,6 +241,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "assignment.expire_leases": {"task": "assignment.expire_leases", "schedule": 60.0},
 }
 # Stale quality figures are recomputed by this sweep if their debounced job was lost.
+# Articles written without their full-text document get it (imports also schedule this themselves).
+CELERY_BEAT_SCHEDULE["search.index_articles"] = {"task": "search.index_articles", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["quality.sweep"] = {"task": "quality.sweep", "schedule": 300.0}
 
 # --- Annotator ------------------------------------------------------------------------------

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -29,7 +30,7 @@ from projects.imports.errors import ImportFileError, RowError
 from projects.imports.mapping import map_row
 from projects.imports.models import MAX_STORED_ERRORS, ImportFormat, ImportJob, ImportStatus
 from projects.imports.options import ImportOptions
-from projects.imports.writer import BatchWriter
+from projects.imports.writer import BatchWriter, CopyWriter
 
 logger = logging.getLogger(__name__)
 UPLOAD_DIR = "imports"
@@ -224,12 +225,22 @@ def import_run(*, job: ImportJob) -> ImportJob:
             message = f"{progress.counts['rows_failed']} row(s) could not be imported; see the errors."
         progress.save(status=status, message=message, finished_at=timezone.now())
     job.refresh_from_db()
+    if settings.IS_POSTGRES and (job.rows_created or job.rows_updated):
+        _schedule_search_index(job.project_id)
     events.emit(
         "import.finished",
         project_id=job.project_id,
         data={"import_id": job.pk, "status": job.status, "rows_created": job.rows_created},
     )
     return job
+
+
+def _schedule_search_index(project_id: int) -> None:
+    """Full-text documents of the written articles are computed after the import, not during it
+    (searches compute them on the fly meanwhile; see ``projects.assignment.search``)."""
+    from projects.assignment.jobs import search_index_job
+
+    transaction.on_commit(lambda: search_index_job.delay(project_id))
 
 
 def _run_all_or_nothing(job: ImportJob, path: str, options: ImportOptions, progress: _Progress):
@@ -253,20 +264,27 @@ def _run_all_or_nothing(job: ImportJob, path: str, options: ImportOptions, progr
 def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress, *, write: bool, atomic=True):
     project = job.project
     schema = project.label_schema
-    writer = BatchWriter(
+    writer_class = CopyWriter if connection.vendor == "postgresql" else BatchWriter
+    writer = writer_class(
         project=project, options=options, user_id=job.created_by_id, member_emails=_member_emails(project)
     )
     seen: set[int] = set()
     batch: list = []
     counts = progress.counts
 
+    write_seconds = 0.0
+    started = time.perf_counter()
+
     def flush() -> bool:
+        nonlocal write_seconds
         if write:
+            began = time.perf_counter()
             if atomic:
                 with transaction.atomic():
                     result = writer.write(batch)
             else:
                 result = writer.write(batch)
+            write_seconds += time.perf_counter() - began
             for key, value in result.items():
                 counts[key] += value
         batch.clear()
@@ -292,6 +310,13 @@ def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress,
             return ImportStatus.CANCELLED, ""
     if (batch or counts["rows_read"]) and not flush():
         return ImportStatus.CANCELLED, ""
+    if write:
+        total = time.perf_counter() - started
+        detail = "".join(f", {k} {v:.2f}s" for k, v in getattr(writer, "seconds", {}).items())
+        logger.info(
+            "import %s: %d rows in %.2fs: read+parse+map %.2fs, db write %.2fs%s",
+            job.pk, counts["rows_read"], total, total - write_seconds, write_seconds, detail,
+        )  # fmt: skip
     if counts["rows_read"] == 0:
         return ImportStatus.FAILED, "The file holds no rows."
     return ImportStatus.SUCCEEDED, ""
