@@ -28,7 +28,13 @@ from projects.core.services import audit_log
 from projects.imports import parsers, reader
 from projects.imports.errors import ImportFileError, RowError
 from projects.imports.mapping import map_row
-from projects.imports.models import MAX_STORED_ERRORS, ImportFormat, ImportJob, ImportStatus
+from projects.imports.models import (
+    IDEMPOTENCY_HOURS,
+    MAX_STORED_ERRORS,
+    ImportFormat,
+    ImportJob,
+    ImportStatus,
+)
 from projects.imports.options import ImportOptions
 from projects.imports.writer import BatchWriter, CopyWriter
 
@@ -56,6 +62,11 @@ def _limits() -> reader.Limits:
     )
 
 
+def discard_upload(path: Path | str) -> None:
+    """Delete a stored upload (no error if it is gone)."""
+    _discard(path)
+
+
 def _discard(path: Path | str) -> None:
     try:
         os.unlink(path)
@@ -63,13 +74,34 @@ def _discard(path: Path | str) -> None:
         pass
 
 
+def import_for_key(*, project: Project, actor, key: str) -> ImportJob | None:
+    """The job an earlier request with this Idempotency-Key created, if within ``IDEMPOTENCY_HOURS``.
+
+    An older job keeps its data but gives up the key, so the key can start a new import.
+    """
+    job = ImportJob.objects.filter(project=project, created_by=actor, idempotency_key=key).first()
+    if job is not None and job.created_at < timezone.now() - timezone.timedelta(hours=IDEMPOTENCY_HOURS):
+        ImportJob.objects.filter(pk=job.pk).update(idempotency_key="")
+        return None
+    return job
+
+
 def import_create(
-    *, project: Project, actor, path: Path, file_name: str, fmt: str | None = None, options: dict | None = None
+    *,
+    project: Project,
+    actor,
+    path: Path,
+    file_name: str,
+    fmt: str | None = None,
+    options: dict | None = None,
+    idempotency_key: str = "",
+    fingerprint: str = "",
 ) -> ImportJob:
     """Check a stored upload and create its queued import job (``jobs.import_enqueue`` runs it).
 
     Raises ``ImportFileError`` (and deletes the file) when the file as a whole cannot be imported;
-    nothing is written then.
+    nothing is written then. With ``idempotency_key``, a concurrent request that created a job with
+    the same key first makes this raise ``IntegrityError`` (the caller answers with that job).
     """
     try:
         if fmt and fmt not in ImportFormat.values:
@@ -97,6 +129,8 @@ def import_create(
             file_name=file_name[:255],
             file_path=str(path.relative_to(settings.MEDIA_ROOT)),
             file_size=size,
+            idempotency_key=idempotency_key,
+            request_fingerprint=fingerprint,
         )
         audit_log(
             actor=actor,
