@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db import connections as db_connections
 from django.db.models import Q
 from django.utils import timezone
 
@@ -165,8 +168,13 @@ class _Progress:
         self.errors: list[dict] = []
         self.truncated = 0
         self.errors_dirty = False
+        self.lock = threading.Lock()  # batches may be saved from the writer thread (``_BatchPipe``)
 
     def error(self, line: int, source: str, message: str) -> None:
+        with self.lock:
+            self._error(line, source, message)
+
+    def _error(self, line: int, source: str, message: str) -> None:
         self.counts["rows_failed"] += 1
         if len(self.errors) < MAX_STORED_ERRORS:
             entry = {"line": line, "message": message}
@@ -179,10 +187,11 @@ class _Progress:
 
     def save(self, **extra) -> bool:
         """Write progress; False when the job was cancelled meanwhile (then the run stops)."""
-        values = dict(self.counts, updated_at=timezone.now(), errors_truncated=self.truncated, **extra)
-        if self.errors_dirty:
-            values["errors"] = self.errors
-            self.errors_dirty = False
+        with self.lock:
+            values = dict(self.counts, updated_at=timezone.now(), errors_truncated=self.truncated, **extra)
+            if self.errors_dirty:
+                values["errors"] = list(self.errors)
+                self.errors_dirty = False
         return bool(ImportJob.objects.filter(pk=self.job.pk, status=ImportStatus.RUNNING).update(**values))
 
 
@@ -305,24 +314,112 @@ def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress,
     seen: set[int] = set()
     batch: list = []
     counts = progress.counts
-
     write_seconds = 0.0
     started = time.perf_counter()
 
-    def flush() -> bool:
+    def write_batch(rows: list) -> bool:
         nonlocal write_seconds
-        if write:
-            began = time.perf_counter()
-            if atomic:
-                with transaction.atomic():
-                    result = writer.write(batch)
-            else:
-                result = writer.write(batch)
-            write_seconds += time.perf_counter() - began
-            for key, value in result.items():
-                counts[key] += value
-        batch.clear()
+        began = time.perf_counter()
+        if atomic:
+            with transaction.atomic():
+                result = writer.write(rows)
+        else:
+            result = writer.write(rows)
+        write_seconds += time.perf_counter() - began
+        for key, value in result.items():
+            counts[key] += value
         return progress.save()
+
+    # PostgreSQL, one transaction per batch: a second thread writes batch n while this one parses
+    # batch n+1 (the database works while Python parses). Not inside an outer transaction (tests,
+    # all_or_nothing), which a second connection could not see.
+    pipe = _BatchPipe(write_batch) if write and atomic and _can_pipeline() else None
+
+    def flush() -> bool:
+        if pipe is not None:
+            ok = pipe.put(list(batch))
+            batch.clear()
+            return ok
+        ok = write_batch(batch) if write else progress.save()
+        batch.clear()
+        return ok
+
+    try:
+        status = _read_rows(job, path, options, progress, schema, seen, batch, flush)
+    finally:
+        if pipe is not None:
+            finished = pipe.close()
+    if pipe is not None and not finished:
+        status = ImportStatus.CANCELLED, ""
+    if write:
+        total = time.perf_counter() - started
+        parse = total - (pipe.waited if pipe is not None else write_seconds)
+        detail = "".join(f", {k} {v:.2f}s" for k, v in getattr(writer, "seconds", {}).items())
+        logger.info(
+            "import %s: %d rows in %.2fs: read+parse+map %.2fs, db write %.2fs%s%s",
+            job.pk, counts["rows_read"], total, parse, write_seconds, detail,
+            " (on a second thread, overlapping the parsing)" if pipe is not None else "",
+        )  # fmt: skip
+    return status
+
+
+def _can_pipeline() -> bool:
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+class _BatchPipe:
+    """Runs ``write_batch`` on a background thread, one batch at a time, in order.
+
+    At most one batch waits while one is written, so memory stays at about three batches. The
+    thread has its own database connection (closed when it ends). ``put`` and ``close`` return
+    False once a batch reported the job cancelled, and re-raise an error the thread met.
+    """
+
+    def __init__(self, write_batch) -> None:
+        self._write_batch = write_batch
+        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._stopped = False
+        self.waited = 0.0  # seconds the parsing thread spent waiting for the writer
+        self._thread = threading.Thread(target=self._loop, name="import-writer", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        try:
+            while (rows := self._queue.get()) is not None:
+                if self._error is not None or self._stopped:
+                    continue  # drain: the parsing thread stops at its next put
+                try:
+                    if not self._write_batch(rows):
+                        self._stopped = True
+                except BaseException as exc:  # handed to the parsing thread
+                    self._error = exc
+        finally:
+            db_connections.close_all()
+
+    def _check(self) -> bool:
+        if self._error is not None:
+            raise self._error
+        return not self._stopped
+
+    def put(self, rows: list) -> bool:
+        if not self._check():
+            return False
+        began = time.perf_counter()
+        self._queue.put(rows)
+        self.waited += time.perf_counter() - began
+        return True
+
+    def close(self) -> bool:
+        began = time.perf_counter()
+        self._queue.put(None)
+        self._thread.join()
+        self.waited += time.perf_counter() - began
+        return self._check()
+
+
+def _read_rows(job, path, options, progress, schema, seen, batch, flush):
+    counts = progress.counts
 
     for source, line, fmt, data, error in _rows(job, path, options):
         counts["rows_read"] += 1
@@ -344,13 +441,6 @@ def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress,
             return ImportStatus.CANCELLED, ""
     if (batch or counts["rows_read"]) and not flush():
         return ImportStatus.CANCELLED, ""
-    if write:
-        total = time.perf_counter() - started
-        detail = "".join(f", {k} {v:.2f}s" for k, v in getattr(writer, "seconds", {}).items())
-        logger.info(
-            "import %s: %d rows in %.2fs: read+parse+map %.2fs, db write %.2fs%s",
-            job.pk, counts["rows_read"], total, total - write_seconds, write_seconds, detail,
-        )  # fmt: skip
     if counts["rows_read"] == 0:
         return ImportStatus.FAILED, "The file holds no rows."
     return ImportStatus.SUCCEEDED, ""
