@@ -5,6 +5,14 @@ a bad file is refused before anything is written. ``import_run`` streams the row
 one, and writes batches of articles and tasks, each batch in its own transaction (the whole file
 in one when ``all_or_nothing``). Re-importing updates changed articles, leaves unchanged ones and
 every task, annotation and review alone, and creates tasks only for new articles.
+
+On PostgreSQL the batches are written by ``writer.CopyWriter`` (COPY + one upsert statement) on a
+second thread (``_BatchPipe``) while this one parses the next batch, so the database and Python
+work at the same time; memory stays at about three batches whatever the file size. When the job
+ends it queues ``search.index_articles``, which computes the full-text documents of the written
+articles off the import's critical path (``projects.assignment.search``).
+
+``import_for_key`` finds the job an ``Idempotency-Key`` already created (see ``api``).
 """
 
 from __future__ import annotations
