@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 
 from projects.core.models import Project
@@ -20,11 +19,6 @@ class Article(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     domain = models.CharField(max_length=64, blank=True)
     meta = models.JSONField(default=dict, blank=True)
-    # PostgreSQL: the full-text document of title and text, filled after the row is written (by
-    # ``projects.assignment.search.index_pending``, which imports schedule), and reset to NULL when an
-    # import changes the article. Searches read it through a GIN index and compute the document on
-    # the fly for rows still NULL, so results never lag. Always NULL on SQLite (unused there).
-    search_document = SearchVectorField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

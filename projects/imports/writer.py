@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from projects.annotations.models import Annotation, AnnotationStatus
 from projects.assignment.models import Assignment, AssignmentStatus, Task
+from projects.assignment.search import reset_documents
 from projects.core.models import Project
 from projects.documents.models import Article
 from projects.imports.mapping import ArticleRow, paragraphs
@@ -85,8 +86,9 @@ class BatchWriter:
                 articles,
                 update_conflicts=True,
                 unique_fields=["project", "external_id"],
-                update_fields=[*ARTICLE_FIELDS, "search_document", "updated_at"],
+                update_fields=[*ARTICLE_FIELDS, "updated_at"],
             )
+            reset_documents(project.pk, [r.external_id for r in changed])
         article_ids = {a.external_id: a.pk for a in articles[: len(new_rows)]}
         if any(pk is None for pk in article_ids.values()):  # backends that return no ids on upsert
             article_ids = dict(
