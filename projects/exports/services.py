@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from projects.core import events
-from projects.core.exceptions import Conflict, ValidationFailed
+from projects.core.exceptions import Conflict, NotFound, ValidationFailed
 from projects.core.models import Project
 from projects.core.services import audit_log
 from projects.exports import jobs
@@ -63,6 +63,36 @@ def export_stream(
     writer = FORMATS[options.format].writer
     blocks = _buffered(writer(export_records(project=project, options=options, after=after), ctx))
     return gzipped(blocks) if gzip else blocks
+
+
+def export_download_start(
+    *, project: Project, actor, options: ExportOptions, after: int | None = None, gzip: bool = False
+) -> Iterator[bytes]:
+    """``export_stream`` for a person: records who took which data, then streams it."""
+    audit_log(
+        actor=actor,
+        action="export.stream",
+        project=project,
+        data={**options.as_dict(), "after": after, "gzip": gzip},
+    )
+    return export_stream(project=project, options=options, after=after, gzip=gzip)
+
+
+def export_snapshot_open(*, job: ExportJob, actor, card: bool = False):
+    """Open a finished snapshot's file (or its dataset card) for download, recording who took it."""
+    if job.status != ExportStatus.DONE:
+        raise NotFound(f"Export {job.pk} is {job.status}; there is no file yet.")
+    path = job.card_file if card else job.file
+    if not path:
+        raise NotFound("This export has no dataset card (only hf snapshots do).")
+    audit_log(
+        actor=actor,
+        action="export.download",
+        project=job.project,
+        target=job,
+        data={"file": "card" if card else "data", "format": job.format, "sha256": job.sha256},
+    )
+    return default_storage.open(path, "rb")
 
 
 def safe_filename(project: Project, options: ExportOptions, *, gzip: bool = False) -> str:

@@ -53,6 +53,7 @@ def _check_events(events: list) -> list[str]:
     return sorted(set(events))
 
 
+@transaction.atomic
 def webhook_create(*, project: Project, actor, url: str, events: list, is_active: bool = True) -> Webhook:
     """Register a webhook; the URL must pass the SSRF guard now, and again at every delivery."""
     check_outbound_url(url)
@@ -68,7 +69,9 @@ def webhook_create(*, project: Project, actor, url: str, events: list, is_active
     return hook
 
 
+@transaction.atomic
 def webhook_update(*, webhook: Webhook, actor, **changes) -> Webhook:
+    before = {"url": webhook.url, "events": list(webhook.events), "is_active": webhook.is_active}
     if "url" in changes:
         check_outbound_url(changes["url"])
         webhook.url = changes["url"]
@@ -79,10 +82,15 @@ def webhook_update(*, webhook: Webhook, actor, **changes) -> Webhook:
     if changes.get("rotate_secret"):
         webhook.secret = secrets.token_hex(32)
     webhook.save()
-    audit_log(actor=actor, action="webhook.update", project=webhook.project, target=webhook)
+    after = {"url": webhook.url, "events": list(webhook.events), "is_active": webhook.is_active}
+    diff = {k: {"from": before[k], "to": after[k]} for k in before if before[k] != after[k]}
+    if changes.get("rotate_secret"):
+        diff["secret"] = "rotated"
+    audit_log(actor=actor, action="webhook.update", project=webhook.project, target=webhook, data=diff)
     return webhook
 
 
+@transaction.atomic
 def webhook_delete(*, webhook: Webhook, actor) -> None:
     audit_log(actor=actor, action="webhook.delete", project=webhook.project, target=webhook, data={"url": webhook.url})
     webhook.delete()

@@ -107,6 +107,7 @@ def import_create(
     return job
 
 
+@transaction.atomic
 def import_cancel(*, job: ImportJob, actor) -> ImportJob:
     """Stop a queued or running import; batches already written stay."""
     updated = ImportJob.objects.filter(pk=job.pk, status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]).update(
