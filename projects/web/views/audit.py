@@ -31,7 +31,9 @@ def _details(data: dict) -> list[tuple[str, str]]:
             return ", ".join(text(v) for v in value[:20]) + (f" … ({len(value)} in all)" if len(value) > 20 else "")
         return "–" if value is None else str(value)
 
-    return [(key, text(value)) for key, value in (data or {}).items()]
+    data = dict(data or {})
+    change = [("change", text({"from": data.pop("from"), "to": data.pop("to")}))] if {"from", "to"} <= set(data) else []
+    return change + [(key, text(value)) for key, value in data.items()]
 
 
 @login_required
