@@ -340,3 +340,25 @@ def test_audit_page_roles(client, project, manager, reviewer, outsider):
     assert client.get(f"/projects/{project.pk}/audit/").status_code == 404
     client.force_login(manager)
     assert client.get(f"/projects/{project.pk}/audit/").status_code == 200
+
+
+# --- the same events from the pages ---------------------------------------------------------
+
+
+def test_page_actions_are_recorded_with_their_actor(client, project, manager, reviewer, submitted, tasks, settings):
+    """The UI calls the same services: a bulk edit, a review verdict, a snapshot and a token
+    made from the pages leave the same events as through the API."""
+    client.force_login(manager)
+    ids = [str(t.pk) for t in tasks]
+    client.post(f"/projects/{project.pk}/tasks/bulk/", {"action": "set_priority", "priority": "5", "task_ids": ids})
+    client.post(f"/projects/{project.pk}/exports/snapshot/", {"format": "csv"})
+    client.post("/profile/tokens/", {"name": "ci", "scope": "read"})
+    client.force_login(reviewer)
+    client.post(f"/projects/{project.pk}/review/{submitted.pk}/", {"verdict": "reject", "comment": "Wrong topic"})
+    events = {e.action: e for e in AuditEvent.objects.all()}
+    assert events["tasks.set_priority"].actor == manager and events["tasks.set_priority"].data["to"] == 5
+    assert events["export.start"].actor == manager and events["export.start"].data["format"] == "csv"
+    assert events["token.create"].actor == manager and events["token.create"].data["name"] == "ci"
+    reject = events["review.reject"]
+    assert reject.actor == reviewer and reject.project == project and reject.target_id == str(submitted.pk)
+    assert (reject.data["from"], reject.data["to"]) == ("pending", "rejected")
