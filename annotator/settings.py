@@ -223,6 +223,7 @@ CELERY_BROKER_URL = REDIS_URL or "memory://"
 # Without a broker, jobs run in-process at enqueue time. Chosen here once, at start-up: a
 # configured but unreachable Redis fails loudly instead of silently running jobs inline.
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

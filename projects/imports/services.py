@@ -17,11 +17,11 @@ from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from projects.core import events
 from projects.core.exceptions import Conflict, ValidationFailed
+from projects.core.faults import fault_point
 from projects.core.models import Membership, Project
 from projects.core.services import audit_log
 from projects.imports import parsers, reader
@@ -33,7 +33,7 @@ from projects.imports.writer import BatchWriter
 
 logger = logging.getLogger(__name__)
 UPLOAD_DIR = "imports"
-STALE_RUNNING_MINUTES = 15
+SUPERSEDED = "superseded"  # another run of the same job saved progress first: this one stops
 
 
 def upload_dir() -> Path:
@@ -121,15 +121,27 @@ def import_cancel(*, job: ImportJob, actor) -> ImportJob:
 
 
 class _Progress:
-    """Counters and the capped error list, written to the job row after every batch."""
+    """Counters and the capped error list, written to the job row after every batch.
 
-    def __init__(self, job: ImportJob) -> None:
+    The row is also the run's checkpoint: ``rows_read`` is saved in the same transaction as the
+    batch, so a run that takes over a job whose worker died resumes after the last committed
+    batch with the counts that batch left (``resume=True``). Every save is conditional on the
+    ``rows_read`` this run saw last, so when two runs of one job race (a message redelivered
+    while its first worker still runs), one of them loses at its next batch and stops.
+    """
+
+    def __init__(self, job: ImportJob, *, resume: bool) -> None:
         self.job = job
         self.counts = dict.fromkeys(
             ("rows_read", "rows_created", "rows_updated", "rows_unchanged", "rows_failed", "tasks_created"), 0
         )
         self.errors: list[dict] = []
         self.truncated = 0
+        self.saved_rows_read = job.rows_read
+        if resume:
+            self.counts = {key: getattr(job, key) for key in self.counts}
+            self.errors = list(job.errors or [])
+            self.truncated = job.errors_truncated
         self.errors_dirty = False
 
     def error(self, line: int, source: str, message: str) -> None:
@@ -144,12 +156,22 @@ class _Progress:
             self.truncated += 1
 
     def save(self, **extra) -> bool:
-        """Write progress; False when the job was cancelled meanwhile (then the run stops)."""
+        """Write progress; False when the job was cancelled or another run saved first."""
         values = dict(self.counts, updated_at=timezone.now(), errors_truncated=self.truncated, **extra)
         if self.errors_dirty:
             values["errors"] = self.errors
             self.errors_dirty = False
-        return bool(ImportJob.objects.filter(pk=self.job.pk, status=ImportStatus.RUNNING).update(**values))
+        saved = ImportJob.objects.filter(
+            pk=self.job.pk, status=ImportStatus.RUNNING, rows_read=self.saved_rows_read
+        ).update(**values)
+        if saved:
+            self.saved_rows_read = self.counts["rows_read"]
+        return bool(saved)
+
+    def stopped_status(self) -> str:
+        """Why a save failed: the job was cancelled, or another run of it took over."""
+        status = ImportJob.objects.filter(pk=self.job.pk).values_list("status", flat=True).first()
+        return ImportStatus.CANCELLED if status == ImportStatus.CANCELLED else SUPERSEDED
 
 
 def _rows(job: ImportJob, path: str, options: ImportOptions) -> Iterator[tuple[str, int, str, dict | None, str | None]]:
@@ -189,24 +211,29 @@ def _title_for(source: str, fmt: str, job: ImportJob) -> str:
 
 
 def _claim(job: ImportJob) -> bool:
+    """Queued → running; a running job is taken over too (its worker died, or the message was
+    redelivered): the checkpoint in ``_Progress`` makes that safe."""
     now = timezone.now()
-    stale = now - timezone.timedelta(minutes=STALE_RUNNING_MINUTES)
     return bool(
-        ImportJob.objects.filter(
-            Q(status=ImportStatus.QUEUED) | Q(status=ImportStatus.RUNNING, updated_at__lt=stale), pk=job.pk
-        ).update(status=ImportStatus.RUNNING, started_at=now, updated_at=now)
+        ImportJob.objects.filter(pk=job.pk, status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]).update(
+            status=ImportStatus.RUNNING, started_at=now, updated_at=now, message=""
+        )
     )
 
 
 def import_run(*, job: ImportJob) -> ImportJob:
-    """Run a queued import. Idempotent: a finished job is left as it is, and rows are upserted."""
+    """Run a queued import. Idempotent: a finished job is left as it is, and rows are upserted.
+
+    A job whose worker was killed is resumed after its last committed batch, with its counts.
+    """
     if not _claim(job):
         job.refresh_from_db()
         return job
     job.refresh_from_db()
     options = ImportOptions.parse(job.options)
     path = str(Path(settings.MEDIA_ROOT) / job.file_path)
-    progress = _Progress(job)
+    # all_or_nothing writes in one transaction, so a killed run left nothing: start again.
+    progress = _Progress(job, resume=job.rows_read > 0 and not options.all_or_nothing)
     status, message = ImportStatus.SUCCEEDED, ""
     try:
         if options.all_or_nothing:
@@ -218,8 +245,10 @@ def import_run(*, job: ImportJob) -> ImportJob:
     except Exception:
         logger.exception("import %s failed", job.pk)
         status, message = ImportStatus.FAILED, "The import stopped on an unexpected error; see the server log."
-    finally:
-        _discard(path)
+    if status == SUPERSEDED:  # the run that took over finishes the job and deletes the file
+        job.refresh_from_db()
+        return job
+    _discard(path)
     if status != ImportStatus.CANCELLED:
         if not message and progress.counts["rows_failed"]:
             message = f"{progress.counts['rows_failed']} row(s) could not be imported; see the errors."
@@ -261,19 +290,42 @@ def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress,
     batch: list = []
     counts = progress.counts
 
-    def flush() -> bool:
+    def write_and_save() -> bool:
         if write:
-            if atomic:
-                with transaction.atomic():
-                    result = writer.write(batch)
-            else:
-                result = writer.write(batch)
+            result = writer.write(batch)
             for key, value in result.items():
                 counts[key] += value
-        batch.clear()
-        return progress.save()
+            fault_point("import.batch")
+        if progress.save():
+            return True
+        transaction.set_rollback(True)  # cancelled or taken over: this batch is not ours to keep
+        return False
 
+    def flush() -> bool:
+        # The batch and its progress commit together: the saved rows_read is a true checkpoint.
+        if write and atomic:
+            with transaction.atomic():
+                saved = write_and_save()
+        else:
+            saved = progress.save() if not write else write_and_save()
+        batch.clear()
+        return saved
+
+    # Rows up to the checkpoint were written by an earlier run of this job; replay them only to
+    # know their ids (a later duplicate is still reported), without writing or counting.
+    resume_at = counts["rows_read"]
+    index = 0
     for source, line, fmt, data, error in _rows(job, path, options):
+        index += 1
+        if index <= resume_at:
+            if error is None:
+                try:
+                    title = _title_for(source, fmt, job)
+                    row = map_row(data, fmt=fmt, options=options, schema=schema, default_title=title)
+                    seen.add(hash(row.external_id))
+                except RowError:
+                    pass
+            continue
         counts["rows_read"] += 1
         if error is not None:
             progress.error(line, source, error)
@@ -290,9 +342,9 @@ def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress,
         seen.add(key)
         batch.append(row)
         if len(batch) >= options.batch_size and not flush():
-            return ImportStatus.CANCELLED, ""
+            return progress.stopped_status(), ""
     if (batch or counts["rows_read"]) and not flush():
-        return ImportStatus.CANCELLED, ""
+        return progress.stopped_status(), ""
     if counts["rows_read"] == 0:
         return ImportStatus.FAILED, "The file holds no rows."
     return ImportStatus.SUCCEEDED, ""
