@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.util import median
+from bench.util import free_port, median
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -40,12 +39,6 @@ print(project.pk, key)
 
 def _arg(extra: list[str], name: str, default: str) -> str:
     return extra[extra.index(name) + 1] if name in extra else default
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _hwm_mb(pid: int) -> float:
@@ -84,7 +77,7 @@ def _one(env: dict, n: int, data: Path) -> dict:
         [sys.executable, "manage.py", "shell", "-c", SETUP], cwd=ROOT, env=env, capture_output=True, text=True
     )
     project_id, key = out.stdout.split()[-2:]
-    port = _port()
+    port = free_port()
     web = subprocess.Popen(
         [str(BIN / "gunicorn"), "annotator.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1", "--timeout", "900"],
         cwd=ROOT,
