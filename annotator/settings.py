@@ -243,6 +243,12 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 # Stale quality figures are recomputed by this sweep if their debounced job was lost.
 CELERY_BEAT_SCHEDULE["quality.sweep"] = {"task": "quality.sweep", "schedule": 300.0}
+# Jobs started while Redis was unreachable wait in the database (PendingJob) until this sends them.
+JOB_REDISPATCH_SECONDS = env_int("JOB_REDISPATCH_SECONDS", 30, minimum=1)
+CELERY_BEAT_SCHEDULE["core.dispatch_pending"] = {
+    "task": "core.dispatch_pending",
+    "schedule": float(JOB_REDISPATCH_SECONDS),
+}
 
 # --- Annotator ------------------------------------------------------------------------------
 DEFAULT_LEASE_MINUTES = env_int("DEFAULT_LEASE_MINUTES", 30, minimum=1)

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from projects.core import events
+from projects.core import dispatch, events
 from projects.core.exceptions import Conflict, NotFound, ValidationFailed
 from projects.core.faults import fault_point
 from projects.core.models import Project
@@ -144,7 +144,12 @@ def export_snapshot_start(
         if job is None:
             raise
         return job, False
-    transaction.on_commit(lambda: jobs.export_build_job.delay(job.pk))
+
+    def waiting() -> None:
+        ExportJob.objects.filter(pk=job.pk, status=ExportStatus.QUEUED).update(error=dispatch.QUEUE_WAITING_MESSAGE)
+        job.error = dispatch.QUEUE_WAITING_MESSAGE
+
+    dispatch.enqueue(jobs.export_build_job, job.pk, on_deferred=waiting)
     return job, True
 
 

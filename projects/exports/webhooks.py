@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from projects.core import dispatch
 from projects.core.exceptions import ValidationFailed
 from projects.core.models import Project
 from projects.core.netguard import OutboundFetchError, OutboundURLRefused, check_outbound_url, safe_fetch
@@ -104,7 +105,7 @@ def webhook_dispatch(name: str, project_id: int, data: dict) -> None:
             body = {"event": name, "project_id": project_id, "delivery_id": delivery.pk, "data": data}
             delivery.body = dumps(body).decode()
             delivery.save(update_fields=["body"])
-            transaction.on_commit(lambda pk=delivery.pk: jobs.webhook_deliver_job.delay(pk))
+            dispatch.enqueue(jobs.webhook_deliver_job, delivery.pk)
 
 
 def webhook_deliver(*, delivery_id: int) -> int | None:

@@ -20,7 +20,7 @@ from django.db.models import F, Min, OuterRef, Subquery
 from django.utils import timezone
 
 from projects.assignment.models import Task
-from projects.core import events
+from projects.core import dispatch, events
 from projects.core.exceptions import Conflict, ValidationFailed
 from projects.core.models import Project
 from projects.core.schema import ResultError, validate_result
@@ -56,8 +56,7 @@ REMOTE_KINDS = (LabelerKind.LS_BACKEND, LabelerKind.OPENAI)
 
 
 def _enqueue(job, *args) -> None:
-    queue = getattr(settings, "PRELABEL_QUEUE", "") or None
-    transaction.on_commit(lambda: job.apply_async(args=list(args), queue=queue))
+    dispatch.enqueue(job, *args, queue=getattr(settings, "PRELABEL_QUEUE", "") or None)
 
 
 # --- labeler configurations (admins) --------------------------------------------------------
