@@ -51,6 +51,7 @@ def web_env(transactional_db, settings, tmp_path):
     if url is None:
         pytest.skip("needs PostgreSQL (DATABASE_URL) or a file SQLite test database (SQLITE_TEST_NAME)")
     return {
+        "DJANGO_SETTINGS_MODULE": "annotator.settings",  # production settings, not the test ones
         "DATABASE_URL": url,
         "SECRET_KEY": "test-web-restart-key-0123456789abcdefghijklmnopqrstuvwxyz",
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
