@@ -55,8 +55,8 @@ NAME_RE = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
 REMOTE_KINDS = (LabelerKind.LS_BACKEND, LabelerKind.OPENAI)
 
 
-def _enqueue(job, *args) -> None:
-    dispatch.enqueue(job, *args, queue=getattr(settings, "PRELABEL_QUEUE", "") or None)
+def _enqueue(job, *args, on_deferred=None) -> None:
+    dispatch.enqueue(job, *args, queue=getattr(settings, "PRELABEL_QUEUE", "") or None, on_deferred=on_deferred)
 
 
 # --- labeler configurations (admins) --------------------------------------------------------
@@ -188,7 +188,14 @@ def prelabel_run_start(
                 target=run,
                 data={"labeler": name, "model_version": model_version, "filter": task_filter},
             )
-            _enqueue(jobs.prelabel_run_plan_job, run.pk)
+
+            def waiting(run=run) -> None:  # Redis unreachable: the run waits, and says so
+                PrelabelRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+                    message=dispatch.QUEUE_WAITING_MESSAGE
+                )
+                run.message = dispatch.QUEUE_WAITING_MESSAGE
+
+            _enqueue(jobs.prelabel_run_plan_job, run.pk, on_deferred=waiting)
             return run, True
     except IntegrityError:
         # Two requests with the same Idempotency-Key raced; the other one won.
@@ -240,7 +247,9 @@ def prelabel_run_plan(*, run_id: int) -> None:
                 locked.total, locked.started_at = len(ids), now
                 locked.status = RunStatus.RUNNING if ids else RunStatus.FINISHED
                 locked.finished_at = None if ids else now
-                locked.save(update_fields=["total", "started_at", "status", "finished_at", "updated_at"])
+                if locked.message == dispatch.QUEUE_WAITING_MESSAGE:
+                    locked.message = ""
+                locked.save(update_fields=["total", "started_at", "status", "finished_at", "message", "updated_at"])
     if labeler.remote:
         try:
             labeler.setup()

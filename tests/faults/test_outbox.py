@@ -15,6 +15,8 @@ from projects.core import dispatch, ratelimit
 from projects.core.models import PendingJob
 from projects.imports.jobs import import_enqueue, import_run_job
 from projects.imports.models import ImportJob, ImportStatus
+from projects.prelabel import jobs as prelabel_jobs
+from projects.prelabel import services as prelabel_services
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -105,3 +107,25 @@ def test_rate_limit_counters_fail_open_while_the_cache_is_down(rf):
         ratelimit.reset("login-ip", "1.2.3.4")
         assert ratelimit.login_blocked(request, "someone") is False
         assert ratelimit.token_blocked(request) is False
+
+
+def test_a_prelabel_run_started_while_the_broker_is_down_says_it_waits_until_planned(
+    broker, django_capture_on_commit_callbacks
+):
+    project = factories.ProjectFactory()
+    manager = factories.UserFactory(username="planner")
+    factories.TaskFactory(article__project=project, article__text="Quantix shares rose.")
+    rules = {"rules": [{"field": "topic", "value": "business", "keywords": ["shares"]}]}
+    with mock.patch.object(prelabel_jobs.prelabel_run_plan_job, "apply_async", side_effect=OperationalError("down")):
+        with django_capture_on_commit_callbacks(execute=True):
+            run, created = prelabel_services.prelabel_run_start(
+                project=project, actor=manager, labeler="rules", config=rules
+            )
+    assert created and run.message == dispatch.QUEUE_WAITING_MESSAGE
+    run.refresh_from_db()
+    assert (run.status, run.message) == ("queued", dispatch.QUEUE_WAITING_MESSAGE)
+    assert PendingJob.objects.get().name == "prelabel.plan"
+    with mock.patch.object(prelabel_jobs.prelabel_chunk_job, "apply_async"):
+        prelabel_services.prelabel_run_plan(run_id=run.pk)  # what the dispatched job does
+    run.refresh_from_db()
+    assert (run.status, run.message) == ("running", "")
