@@ -144,6 +144,10 @@ class RemoteLabeler(BaseLabeler):
     remote = True
 
     @classmethod
+    def cache_token(cls, context) -> str | None:
+        return None  # nothing costly to build: a fresh client per chunk
+
+    @classmethod
     def default_model_version(cls, *, name: str, config: dict, project_id: int) -> str:
         return config.get("model_version") or f"{cls.kind}-{name}"
 
