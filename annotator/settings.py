@@ -223,6 +223,7 @@ CELERY_BROKER_URL = REDIS_URL or "memory://"
 # Without a broker, jobs run in-process at enqueue time. Chosen here once, at start-up: a
 # configured but unreachable Redis fails loudly instead of silently running jobs inline.
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -231,6 +232,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fix-up closes the database connection around every job unless told to reuse
+# it; jobs then pay a new PostgreSQL connection (and a cold backend) each. Workers instead keep
+# it as web requests do: annotator/celery.py drops it at job boundaries only when broken or older
+# than CONN_MAX_AGE, and the fix-up still recycles it every CELERY_DB_REUSE_MAX jobs.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1800, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1900, minimum=1)
 # Seconds before Redis hands an unacknowledged message (its worker died) to another worker.
@@ -244,6 +250,12 @@ CELERY_BEAT_SCHEDULE: dict = {
 # Articles written without their full-text document get it (imports also schedule this themselves).
 CELERY_BEAT_SCHEDULE["search.index_articles"] = {"task": "search.index_articles", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["quality.sweep"] = {"task": "quality.sweep", "schedule": 300.0}
+# Jobs started while Redis was unreachable wait in the database (PendingJob) until this sends them.
+JOB_REDISPATCH_SECONDS = env_int("JOB_REDISPATCH_SECONDS", 30, minimum=1)
+CELERY_BEAT_SCHEDULE["core.dispatch_pending"] = {
+    "task": "core.dispatch_pending",
+    "schedule": float(JOB_REDISPATCH_SECONDS),
+}
 
 # --- Annotator ------------------------------------------------------------------------------
 DEFAULT_LEASE_MINUTES = env_int("DEFAULT_LEASE_MINUTES", 30, minimum=1)

@@ -13,9 +13,9 @@ Use it from any test folder by importing the fixture in that folder's ``conftest
 The fixture needs ``REDIS_URL`` and a database the subprocess can open: PostgreSQL (the test
 database ``test_<name>``) or SQLite with ``SQLITE_TEST_NAME`` set to a file; it is skipped, with
 the reason, otherwise. It uses ``transactional_db`` so the worker sees committed rows, turns off
-the eager mode of the test settings for the test (jobs go through Redis), sends pre-label jobs to
-a queue of its own (``settings.PRELABEL_QUEUE``; the workers listen only there), and kills every
-worker it started (the whole process group) at teardown.
+the eager mode of the test settings for the test (jobs go through Redis), sends every job (the
+default queue and ``settings.PRELABEL_QUEUE``) to a queue of its own that only its workers
+listen to, and kills every worker it started (the whole process group) at teardown.
 """
 
 from __future__ import annotations
@@ -95,10 +95,12 @@ def celery_worker_process(transactional_db, settings):
         pytest.skip("the Celery broker is not Redis in this process (REDIS_URL was not set when settings loaded)")
     # Test settings run jobs inline; this test sends them through the real broker instead.
     previous_eager = celery_app.conf.task_always_eager
+    previous_queue = celery_app.conf.task_default_queue
     celery_app.conf.task_always_eager = False
     settings.CELERY_TASK_ALWAYS_EAGER = False
     queue = f"test-{uuid.uuid4().hex[:12]}"
     settings.PRELABEL_QUEUE = queue
+    celery_app.conf.task_default_queue = queue
     workers: list[WorkerProcess] = []
     logdir = Path(tempfile.mkdtemp(prefix="celery-worker-"))
 
@@ -113,6 +115,7 @@ def celery_worker_process(transactional_db, settings):
             "MEDIA_ROOT": str(settings.MEDIA_ROOT),
             "OUTBOUND_ALLOWED_HOSTS": ",".join(settings.OUTBOUND_ALLOWED_HOSTS),
             "PRELABEL_QUEUE": queue,
+            "CELERY_QUEUE": queue,
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }
@@ -144,6 +147,7 @@ def celery_worker_process(transactional_db, settings):
 
     yield start
     celery_app.conf.task_always_eager = previous_eager
+    celery_app.conf.task_default_queue = previous_queue
     for worker in workers:
         worker.kill()
     try:

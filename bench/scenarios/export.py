@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.util import median
+from bench.util import free_port, median
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = (20_000, 200_000)
@@ -115,12 +115,6 @@ def _project(n: int):
     return project
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
@@ -133,7 +127,7 @@ class Server:
     """One sync gunicorn worker, as in production (``--workers 1`` so its RSS is the figure)."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1", "DEBUG": "false"}
         self.proc = subprocess.Popen(
             [

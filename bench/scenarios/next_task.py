@@ -12,15 +12,11 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-from bench.util import median, percentile
+from bench.util import Gunicorn, median, percentile
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_NAME = "bench-queue"
@@ -96,50 +92,11 @@ def prepare(n_tasks: int, n_users: int, overlap: int = 1) -> tuple[int, list[str
     return project.pk, keys
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """gunicorn serving annotator.wsgi on a loopback port, for the duration of a ``with``."""
+class Server(Gunicorn):
+    """gunicorn (gthread) serving annotator.wsgi on a loopback port, for the duration of a ``with``."""
 
     def __init__(self, workers: int, threads: int) -> None:
-        self.port = free_port()
-        self.workers, self.threads = workers, threads
-
-    def __enter__(self) -> Server:
-        env = {
-            **os.environ,
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "DEBUG": "false",
-            "LOG_LEVEL": "WARNING",
-            "DB_CONN_MAX_AGE": "600",
-        }
-        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        self.proc = subprocess.Popen(
-            [gunicorn, "annotator.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers)]
-            + ["--threads", str(self.threads), "-k", "gthread", "--keep-alive", "30", "--log-level", "warning"],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-        )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    return self
-            except OSError:
-                time.sleep(0.2)
-        self.__exit__()
-        raise RuntimeError("gunicorn did not start")
-
-    def __exit__(self, *exc) -> None:
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(timeout=30)
+        super().__init__(workers=workers, threads=threads, env={"DB_CONN_MAX_AGE": "600"})
 
 
 def annotator_loop(port: int, key: str, project_id: int, until: float, out: dict, result: dict) -> None:

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from projects.annotations import review_api, services
 from projects.annotations.models import Annotation, AnnotationStatus, Comment
 from projects.assignment.api import task_for_user
+from projects.core.faults import fault_point
 from projects.core.models import Role
 from projects.core.permissions import ProjectRolePermission, check_token_scope
 
@@ -89,6 +90,7 @@ class TaskAnnotationsView(APIView):
             prediction_id=data.validated_data.get("prediction"),
             guideline_version=data.validated_data.get("guideline_version"),
         )
+        fault_point("annotation.submitted")
         return Response(
             AnnotationSerializer(annotation).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )

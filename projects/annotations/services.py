@@ -11,6 +11,7 @@ from projects.assignment.models import Assignment, Task
 from projects.assignment.services import assignment_record_submission, holding_q
 from projects.core import events
 from projects.core.exceptions import Conflict, ValidationFailed
+from projects.core.faults import fault_point
 from projects.core.schema import validate_result
 
 MAX_LEAD_TIME = 24 * 3600.0
@@ -112,6 +113,7 @@ def annotation_submit(
         project_id=project.pk,
         data={"annotation_id": annotation.pk, "task_id": task.pk, "user": user.username, "first": first_submission},
     )
+    fault_point("annotation.submit")
     return annotation, first_submission
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from projects.assignment.models import Assignment, AssignmentStatus, Task
 from projects.core.exceptions import ValidationFailed
@@ -148,6 +148,13 @@ def tasks_bulk_apply(
         else:  # clear_flag
             values = {"is_flagged": False, "flag_domain": "", "flag_reason": "", "flag_unsafe": False}
         data.update({k: v for k, v in values.items() if k in ("priority", "required_skill")})
+        if action in ("set_priority", "require_skill", "mark_gold", "unmark_gold"):
+            # old -> new for the audit trail: how many tasks held each previous value.
+            column = next(iter(values))
+            chosen = by_ids.filter(pk__in=tasks.values("pk"))
+            before = chosen.values(column).annotate(n=Count("pk")).order_by(column)[:50]
+            data["from"] = {str(row[column]): row["n"] for row in before}
+            data["to"] = values[column]
         for chunk in _chunks(task_ids):
             changed += by_ids.filter(pk__in=chunk).update(**values)
     audit_log(actor=actor, action=f"tasks.{action}", project=project, data={**data, "changed": changed})

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
@@ -266,25 +267,27 @@ class MemberViewSet(viewsets.ModelViewSet):
         data = MemberUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
+        with transaction.atomic():  # role, skills and pause: all applied and audited, or none
+            self._apply_member_changes(request, membership, values)
+        return Response(MemberSerializer(self.get_queryset().get(pk=membership.pk)).data)
+
+    def _apply_member_changes(self, request, membership: Membership, values: dict) -> None:
         if "role" in values:
             services.membership_update(
                 membership=membership, actor=request.user, actor_membership=request.membership, role=values["role"]
             )
         if "skills" in values or "languages" in values:
             services.profile_update(
-                user=membership.user, actor=request.user, skills=values.get("skills"), languages=values.get("languages")
+                user=membership.user,
+                actor=request.user,
+                skills=values.get("skills"),
+                languages=values.get("languages"),
+                project=request.project,
             )
         if "queue_paused" in values:
-            membership.queue_paused = values["queue_paused"]
-            membership.save(update_fields=["queue_paused"])
-            services.audit_log(
-                actor=request.user,
-                action="member.queue_paused",
-                project=request.project,
-                target=membership,
-                data={"queue_paused": values["queue_paused"]},
+            services.membership_set_queue_paused(
+                membership=membership, actor=request.user, paused=values["queue_paused"]
             )
-        return Response(MemberSerializer(self.get_queryset().get(pk=membership.pk)).data)
 
     @extend_schema(exclude=True)
     def update(self, request, *args, **kwargs) -> Response:
@@ -369,8 +372,17 @@ class AuditEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+AUDIT_FILTERS = [
+    OpenApiParameter("action", str, description="member.update (exact), or member for every member.* action."),
+    OpenApiParameter("actor", str, description="Username of who did it."),
+    OpenApiParameter("since", str, description="At or after this ISO date or date-time."),
+]
+
+
+@extend_schema_view(list=extend_schema(parameters=AUDIT_FILTERS))
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
-    """The project's audit trail: who changed members, assignments, reviews, exports and settings."""
+    """The project's audit trail (managers and admins): who changed members, roles and skills,
+    assignments, reviews, exports, imports, tokens, webhooks and settings, with old -> new values."""
 
     serializer_class = AuditEventSerializer
     permission_classes = [IsAuthenticated, ProjectRolePermission]
@@ -378,10 +390,14 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = AuditEvent.objects.none()
 
     def get_queryset(self):
-        return (
-            AuditEvent.objects.filter(project=self.request.project)
-            .select_related("actor")
-            .order_by("-created_at", "-id")
+        if self.action != "list":
+            return selectors.audit_events_for(project=self.request.project)
+        params = self.request.query_params
+        return selectors.audit_events_for(
+            project=self.request.project,
+            action=params.get("action", ""),
+            actor=params.get("actor", ""),
+            since=selectors.parse_since(params.get("since")),
         )
 
 

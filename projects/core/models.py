@@ -201,3 +201,24 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor_id}"
+
+
+class PendingJob(models.Model):
+    """A job that could not be sent because the broker (Redis) was unreachable: the outbox.
+
+    ``projects.core.dispatch`` writes it; the ``core.dispatch_pending`` job (Celery beat, and every
+    worker at start-up) sends it once the broker answers again, then deletes the row. Jobs are
+    idempotent, so a row sent twice does no harm.
+    """
+
+    name = models.CharField(max_length=200, help_text="Celery job name, e.g. imports.run.")
+    args = models.JSONField(default=list, blank=True)
+    queue = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True, help_text="Why the last send failed.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("id",)
+
+    def __str__(self) -> str:
+        return f"{self.name}{tuple(self.args)} (waiting for the broker)"

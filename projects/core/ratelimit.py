@@ -10,6 +10,7 @@ axes does not see DRF token failures.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 
@@ -19,6 +20,8 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
+
+logger = logging.getLogger(__name__)
 
 
 def client_ip(request) -> str:
@@ -39,21 +42,37 @@ def _key(scope: str, ident: str) -> tuple[str, str]:
 
 
 def failures(scope: str, ident: str) -> int:
-    return cache.get(_key(scope, ident)[0], 0)
+    try:
+        return cache.get(_key(scope, ident)[0], 0)
+    except Exception as exc:  # noqa: BLE001 - the cache (Redis) is down: see _cache_down
+        return _cache_down(exc)
 
 
 def record_failure(scope: str, ident: str) -> int:
     key, _ = _key(scope, ident)
-    cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS)
     try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS)
-        return 1
+        cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+        try:
+            return cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+            return 1
+    except Exception as exc:  # noqa: BLE001
+        return _cache_down(exc)
 
 
 def reset(scope: str, ident: str) -> None:
-    cache.delete(_key(scope, ident)[0])
+    try:
+        cache.delete(_key(scope, ident)[0])
+    except Exception as exc:  # noqa: BLE001
+        _cache_down(exc)
+
+
+def _cache_down(exc: Exception) -> int:
+    """While Redis is unreachable the limits are not enforced (fail open): signing in and every
+    token request keep working, and the outage is logged. Counting resumes when Redis is back."""
+    logger.warning("rate-limit counters unavailable (%s: %s); not enforcing limits", type(exc).__name__, exc)
+    return 0
 
 
 def retry_after_seconds() -> int:

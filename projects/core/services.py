@@ -44,6 +44,10 @@ PROJECT_SETTINGS = (
 )
 
 
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def audit_log(
     *, actor, action: str, project: Project | None = None, target: Any = None, data: dict | None = None
 ) -> None:
@@ -81,19 +85,32 @@ def project_update(*, project: Project, actor, **changes: Any) -> Project:
     """Update settings; a changed schema or guidelines text gets a new version number."""
     project = Project.objects.select_for_update().get(pk=project.pk)
     changed: list[str] = []
+    # old -> new per setting for the audit trail; the schema and guidelines are long, so their
+    # entries name versions and the fields added or removed instead of copying the text.
+    diff: dict[str, Any] = {}
     for key, value in changes.items():
         if key in PROJECT_SETTINGS:
             if getattr(project, key) != value:
+                diff[key] = {"from": getattr(project, key), "to": value}
                 setattr(project, key, value)
                 changed.append(key)
         elif key == "label_schema":
             schema = validate_schema(value)
             if schema != project.label_schema:
+                old_names = [f.get("name") for f in (project.label_schema or {}).get("fields", [])]
+                new_names = [f.get("name") for f in schema.get("fields", [])]
+                diff["label_schema"] = {
+                    "from": project.schema_version,
+                    "to": project.schema_version + 1,
+                    "added": [n for n in new_names if n not in old_names],
+                    "removed": [n for n in old_names if n not in new_names],
+                }
                 project.label_schema = schema
                 project.schema_version += 1
                 changed += ["label_schema", "schema_version"]
         elif key == "guidelines":
             if value != project.guidelines:
+                diff["guidelines"] = {"from": project.guidelines_version, "to": project.guidelines_version + 1}
                 project.guidelines = value
                 project.guidelines_version += 1
                 changed += ["guidelines", "guidelines_version"]
@@ -104,7 +121,13 @@ def project_update(*, project: Project, actor, **changes: Any) -> Project:
             raise ValidationFailed(f"Unknown project setting: {key}")
     if changed:
         project.save(update_fields=[*changed, "updated_at"])
-        audit_log(actor=actor, action="project.update", project=project, target=project, data={"changed": changed})
+        audit_log(
+            actor=actor,
+            action="project.update",
+            project=project,
+            target=project,
+            data={"changed": changed, "diff": diff},
+        )
     return project
 
 
@@ -161,7 +184,7 @@ def membership_update(*, membership: Membership, actor, actor_membership: Member
         action="member.update",
         project=membership.project,
         target=membership,
-        data={"from": old, "to": role},
+        data={"user": membership.user.username, "from": old, "to": role},
     )
     return membership
 
@@ -180,8 +203,14 @@ def membership_remove(*, membership: Membership, actor, actor_membership: Member
     membership.delete()
 
 
-def profile_update(*, user, actor, skills: dict | None = None, languages: list | None = None) -> AnnotatorProfile:
-    profile, _ = AnnotatorProfile.objects.get_or_create(user=user)
+@transaction.atomic
+def profile_update(
+    *, user, actor, skills: dict | None = None, languages: list | None = None, project: Project | None = None
+) -> AnnotatorProfile:
+    """Set a user's skills and languages. ``project`` is where the change was made from (a
+    members page), so the event shows in that project's audit trail."""
+    profile, _ = AnnotatorProfile.objects.select_for_update().get_or_create(user=user)
+    diff: dict[str, Any] = {}
     if skills is not None:
         if not isinstance(skills, dict) or not all(
             isinstance(k, str) and 0 < len(k) <= 64 and v in SkillLevel.values for k, v in skills.items()
@@ -190,20 +219,46 @@ def profile_update(*, user, actor, skills: dict | None = None, languages: list |
                 "Skills must map domain names to a level.",
                 fields={"skills": f"levels are {', '.join(SkillLevel.values)}"},
             )
+        if skills != profile.skills:
+            diff["skills"] = {"from": profile.skills, "to": skills}
         profile.skills = skills
     if languages is not None:
         if not isinstance(languages, list) or not all(isinstance(x, str) and 0 < len(x) <= 16 for x in languages):
             raise ValidationFailed(
                 "Languages must be a list of language codes.", fields={"languages": 'e.g. ["en", "de"]'}
             )
+        if languages != profile.languages:
+            diff["languages"] = {"from": profile.languages, "to": languages}
         profile.languages = languages
     profile.save()
-    audit_log(
-        actor=actor, action="profile.update", target=profile, data={"user": user.username, "skills": profile.skills}
-    )
+    if diff:
+        audit_log(
+            actor=actor,
+            action="profile.update",
+            project=project,
+            target=profile,
+            data={"user": user.username, **diff},
+        )
     return profile
 
 
+@transaction.atomic
+def membership_set_queue_paused(*, membership: Membership, actor, paused: bool) -> Membership:
+    """Pause or resume a member's queue (they get no new tasks while paused)."""
+    if membership.queue_paused != paused:
+        membership.queue_paused = paused
+        membership.save(update_fields=["queue_paused"])
+        audit_log(
+            actor=actor,
+            action="member.queue_paused",
+            project=membership.project,
+            target=membership,
+            data={"user": membership.user.username, "from": not paused, "to": paused},
+        )
+    return membership
+
+
+@transaction.atomic
 def token_create(
     *, user, name: str = "", scope: str = TokenScope.FULL, expires_at: datetime | None = None
 ) -> tuple[ApiToken, str]:
@@ -214,13 +269,19 @@ def token_create(
     token = ApiToken.objects.create(
         user=user, name=name[:100], prefix=key[:8], key_hash=hash_token(key), scope=scope, expires_at=expires_at
     )
-    audit_log(actor=user, action="token.create", target=token, data={"prefix": token.prefix, "scope": scope})
+    audit_log(
+        actor=user,
+        action="token.create",
+        target=token,
+        data={"name": token.name, "prefix": token.prefix, "scope": scope, "expires_at": _iso(expires_at)},
+    )
     return token, key
 
 
+@transaction.atomic
 def token_revoke(*, token: ApiToken, actor) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit_log(actor=actor, action="token.revoke", target=token, data={"prefix": token.prefix})
+        audit_log(actor=actor, action="token.revoke", target=token, data={"name": token.name, "prefix": token.prefix})
     return token

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.files.storage import default_storage
 from django.http import FileResponse, StreamingHttpResponse
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
@@ -75,7 +74,9 @@ class ExportStreamView(APIView):
         options = parse_options(request.query_params, formats=FORMAT_NAMES)
         after = parse_after(request.query_params.get("after"))
         compress, as_encoding = _wants_gzip(request)
-        stream = services.export_stream(project=project, options=options, after=after, gzip=compress)
+        stream = services.export_download_start(
+            project=project, actor=request.user, options=options, after=after, gzip=compress
+        )
         fmt = FORMATS[options.format]
         response = StreamingHttpResponse(stream, content_type=fmt.content_type)
         filename = services.safe_filename(project, options, gzip=compress and not as_encoding)
@@ -189,15 +190,11 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     @action(detail=True, methods=["get"])
     def download(self, request, project_pk: str, pk: str) -> FileResponse:
         job = self.get_object()
-        if job.status != ExportStatus.DONE:
-            raise NotFound(f"Export {job.pk} is {job.status}; there is no file yet.")
         card = request.query_params.get("file") == "card"
-        path = job.card_file if card else job.file
-        if not path:
-            raise NotFound("This export has no dataset card (only hf snapshots do).")
+        handle = services.export_snapshot_open(job=job, actor=request.user, card=card)
         ext = "md" if card else FORMATS[job.format].extension
         name = f"project-{job.project_id}-export-{job.pk}{'-README' if card else ''}.{ext}"
-        response = FileResponse(default_storage.open(path, "rb"), as_attachment=True, filename=name)
+        response = FileResponse(handle, as_attachment=True, filename=name)
         response["Content-Type"] = "text/markdown; charset=utf-8" if card else FORMATS[job.format].content_type
         response["X-Content-Type-Options"] = "nosniff"
         response["ETag"] = f'"{job.sha256}"'

@@ -6,18 +6,17 @@ import hashlib
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
 
 import orjson
-from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from projects.core import events
-from projects.core.exceptions import Conflict, ValidationFailed
+from projects.core import dispatch, events
+from projects.core.exceptions import Conflict, NotFound, ValidationFailed
+from projects.core.faults import fault_point
 from projects.core.models import Project
 from projects.core.services import audit_log
 from projects.exports import jobs
@@ -63,6 +62,36 @@ def export_stream(
     writer = FORMATS[options.format].writer
     blocks = _buffered(writer(export_records(project=project, options=options, after=after), ctx))
     return gzipped(blocks) if gzip else blocks
+
+
+def export_download_start(
+    *, project: Project, actor, options: ExportOptions, after: int | None = None, gzip: bool = False
+) -> Iterator[bytes]:
+    """``export_stream`` for a person: records who took which data, then streams it."""
+    audit_log(
+        actor=actor,
+        action="export.stream",
+        project=project,
+        data={**options.as_dict(), "after": after, "gzip": gzip},
+    )
+    return export_stream(project=project, options=options, after=after, gzip=gzip)
+
+
+def export_snapshot_open(*, job: ExportJob, actor, card: bool = False):
+    """Open a finished snapshot's file (or its dataset card) for download, recording who took it."""
+    if job.status != ExportStatus.DONE:
+        raise NotFound(f"Export {job.pk} is {job.status}; there is no file yet.")
+    path = job.card_file if card else job.file
+    if not path:
+        raise NotFound("This export has no dataset card (only hf snapshots do).")
+    audit_log(
+        actor=actor,
+        action="export.download",
+        project=job.project,
+        target=job,
+        data={"file": "card" if card else "data", "format": job.format, "sha256": job.sha256},
+    )
+    return default_storage.open(path, "rb")
 
 
 def safe_filename(project: Project, options: ExportOptions, *, gzip: bool = False) -> str:
@@ -115,7 +144,12 @@ def export_snapshot_start(
         if job is None:
             raise
         return job, False
-    transaction.on_commit(lambda: jobs.export_build_job.delay(job.pk))
+
+    def waiting() -> None:
+        ExportJob.objects.filter(pk=job.pk, status=ExportStatus.QUEUED).update(error=dispatch.QUEUE_WAITING_MESSAGE)
+        job.error = dispatch.QUEUE_WAITING_MESSAGE
+
+    dispatch.enqueue(jobs.export_build_job, job.pk, on_deferred=waiting)
     return job, True
 
 
@@ -125,12 +159,21 @@ def options_of(job: ExportJob) -> ExportOptions:
     return ExportOptions(format=job.format, mode=job.mode, **filters)
 
 
-def _claim(job_id: int) -> bool:
-    """Queued → running, or take over a running job whose worker died (older than the hard limit)."""
-    now = timezone.now()
-    stale = now - timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 1900))
-    claimable = Q(status=ExportStatus.QUEUED) | Q(status=ExportStatus.RUNNING, started_at__lt=stale)
-    return bool(ExportJob.objects.filter(claimable, pk=job_id).update(status=ExportStatus.RUNNING, started_at=now))
+def _claim(job_id: int) -> int | None:
+    """Queued → running, as attempt n+1; None when the job is finished or another run claimed it.
+
+    A running job is taken over too: its worker died (SIGKILL, OOM) and the message was
+    redelivered. Should the first run still be alive, only the newest attempt may mark the job
+    done (``export_build`` checks ``attempts``), so the older one throws its files away.
+    """
+    seen = ExportJob.objects.filter(pk=job_id, status__in=ACTIVE_EXPORT_STATUSES).values_list("attempts", flat=True)
+    attempts = seen.first()
+    if attempts is None:
+        return None
+    claimed = ExportJob.objects.filter(pk=job_id, status__in=ACTIVE_EXPORT_STATUSES, attempts=attempts).update(
+        status=ExportStatus.RUNNING, started_at=timezone.now(), attempts=attempts + 1, error=""
+    )
+    return attempts + 1 if claimed else None
 
 
 def _save(path: str, fh) -> str:
@@ -140,16 +183,23 @@ def _save(path: str, fh) -> str:
 
 
 def export_build(*, job_id: int) -> ExportJob | None:
-    """Write the snapshot file, its manifest (task id → label hash) and, for ``hf``, a dataset card."""
-    if not _claim(job_id):
+    """Write the snapshot file, its manifest (task id → label hash) and, for ``hf``, a dataset card.
+
+    The job turns ``done`` only once every file is complete, in one conditional update; a file
+    from an interrupted attempt is never referenced (each attempt after the first writes to a
+    folder of its own).
+    """
+    attempt = _claim(job_id)
+    if attempt is None:
         return None
     job = ExportJob.objects.select_related("project").get(pk=job_id)
-    ExportJob.objects.filter(pk=job_id).update(attempts=job.attempts + 1)
+    mine = ExportJob.objects.filter(pk=job_id, status=ExportStatus.RUNNING, attempts=attempt)
     project = job.project
     options = options_of(job)
     ctx = FormatContext(schema=project.label_schema or {}, options=options)
-    folder = f"exports/project-{project.pk}/{job.pk}"
+    folder = f"exports/project-{project.pk}/{job.pk}" + (f"/{attempt}" if attempt > 1 else "")
     ext = FORMATS[options.format].extension
+    written: list[str] = []
     try:
         digest = hashlib.sha256()
         size = 0
@@ -159,10 +209,13 @@ def export_build(*, job_id: int) -> ExportJob | None:
                 digest.update(block)
                 size += len(block)
                 data.write(block)
+                fault_point("export.write")
             data.seek(0)
             manifest.seek(0)
             job.file = _save(f"{folder}/data.{ext}", data)
+            written.append(job.file)
             job.manifest_file = _save(f"{folder}/manifest.jsonl", manifest)
+            written.append(job.manifest_file)
         job.sha256, job.size_bytes = digest.hexdigest(), size
         job.row_count, job.task_count, job.annotation_count = ctx.rows, ctx.tasks, ctx.annotations
         job.schema_version, job.guidelines_version = project.schema_version, project.guidelines_version
@@ -172,20 +225,43 @@ def export_build(*, job_id: int) -> ExportJob | None:
                 card.write(dataset_card(project=project, job=job, ctx=ctx).encode())
                 card.seek(0)
                 job.card_file = _save(f"{folder}/README.md", card)
+                written.append(job.card_file)
         job.status, job.finished_at, job.error = ExportStatus.DONE, timezone.now(), ""
         with transaction.atomic():
-            job.save()
-            events.emit(
-                "export.ready",
-                project_id=project.pk,
-                data={"export_id": job.pk, "format": job.format, "rows": job.row_count, "sha256": job.sha256},
-            )
+            done = mine.update(**{field: getattr(job, field) for field in DONE_FIELDS})
+            if done:
+                events.emit(
+                    "export.ready",
+                    project_id=project.pk,
+                    data={"export_id": job.pk, "format": job.format, "rows": job.row_count, "sha256": job.sha256},
+                )
     except Exception as exc:
-        ExportJob.objects.filter(pk=job_id).update(
-            status=ExportStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
-        )
+        mine.update(status=ExportStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now())
         raise
+    if not done:  # a newer attempt took the job over: its files are the ones kept
+        for path in written:
+            default_storage.delete(path)
+        return None
+    job.attempts = attempt
     return job
+
+
+DONE_FIELDS = (
+    "file",
+    "manifest_file",
+    "card_file",
+    "sha256",
+    "size_bytes",
+    "row_count",
+    "task_count",
+    "annotation_count",
+    "schema_version",
+    "guidelines_version",
+    "label_schema",
+    "status",
+    "finished_at",
+    "error",
+)
 
 
 def _label_hash(label) -> str:

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from projects.core import dispatch
 from projects.core.exceptions import ValidationFailed
 from projects.core.models import Project
 from projects.core.netguard import OutboundFetchError, OutboundURLRefused, check_outbound_url, safe_fetch
@@ -53,6 +54,7 @@ def _check_events(events: list) -> list[str]:
     return sorted(set(events))
 
 
+@transaction.atomic
 def webhook_create(*, project: Project, actor, url: str, events: list, is_active: bool = True) -> Webhook:
     """Register a webhook; the URL must pass the SSRF guard now, and again at every delivery."""
     check_outbound_url(url)
@@ -68,7 +70,9 @@ def webhook_create(*, project: Project, actor, url: str, events: list, is_active
     return hook
 
 
+@transaction.atomic
 def webhook_update(*, webhook: Webhook, actor, **changes) -> Webhook:
+    before = {"url": webhook.url, "events": list(webhook.events), "is_active": webhook.is_active}
     if "url" in changes:
         check_outbound_url(changes["url"])
         webhook.url = changes["url"]
@@ -79,10 +83,15 @@ def webhook_update(*, webhook: Webhook, actor, **changes) -> Webhook:
     if changes.get("rotate_secret"):
         webhook.secret = secrets.token_hex(32)
     webhook.save()
-    audit_log(actor=actor, action="webhook.update", project=webhook.project, target=webhook)
+    after = {"url": webhook.url, "events": list(webhook.events), "is_active": webhook.is_active}
+    diff = {k: {"from": before[k], "to": after[k]} for k in before if before[k] != after[k]}
+    if changes.get("rotate_secret"):
+        diff["secret"] = "rotated"
+    audit_log(actor=actor, action="webhook.update", project=webhook.project, target=webhook, data=diff)
     return webhook
 
 
+@transaction.atomic
 def webhook_delete(*, webhook: Webhook, actor) -> None:
     audit_log(actor=actor, action="webhook.delete", project=webhook.project, target=webhook, data={"url": webhook.url})
     webhook.delete()
@@ -96,7 +105,7 @@ def webhook_dispatch(name: str, project_id: int, data: dict) -> None:
             body = {"event": name, "project_id": project_id, "delivery_id": delivery.pk, "data": data}
             delivery.body = dumps(body).decode()
             delivery.save(update_fields=["body"])
-            transaction.on_commit(lambda pk=delivery.pk: jobs.webhook_deliver_job.delay(pk))
+            dispatch.enqueue(jobs.webhook_deliver_job, delivery.pk)
 
 
 def webhook_deliver(*, delivery_id: int) -> int | None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import transaction
 
+from projects.core import dispatch
 from projects.imports import services
-from projects.imports.models import ImportJob
+from projects.imports.models import ImportJob, ImportStatus
 
 
 @shared_task(name="imports.run", acks_late=True, reject_on_worker_lost=True)
@@ -18,5 +18,12 @@ def import_run_job(job_id: int) -> str:
 
 
 def import_enqueue(job_id: int) -> None:
-    """Run the import after the current transaction commits (in-process when Celery is eager)."""
-    transaction.on_commit(lambda: import_run_job.delay(job_id))
+    """Run the import after the current transaction commits (in-process when Celery is eager).
+
+    With Redis unreachable the job waits in the outbox and its message says so.
+    """
+
+    def waiting() -> None:
+        ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(message=dispatch.QUEUE_WAITING_MESSAGE)
+
+    dispatch.enqueue(import_run_job, job_id, on_deferred=waiting)

@@ -6,9 +6,8 @@ one, and writes batches of articles and tasks, each batch in its own transaction
 in one when ``all_or_nothing``). Re-importing updates changed articles, leaves unchanged ones and
 every task, annotation and review alone, and creates tasks only for new articles.
 
-On PostgreSQL the batches are written by ``writer.CopyWriter`` (COPY + one upsert statement) on a
-second thread (``_BatchPipe``) while this one parses the next batch, so the database and Python
-work at the same time; memory stays at about three batches whatever the file size. When the job
+On PostgreSQL the batches are written by ``writer.CopyWriter`` (COPY + one upsert statement); each
+batch commits together with the job's progress, so the job row is a resume checkpoint. When the job
 ends it queues ``search.index_articles``, which computes the full-text documents of the written
 articles off the import's critical path (``projects.assignment.search``).
 
@@ -19,8 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,12 +25,11 @@ from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db import connections as db_connections
-from django.db.models import Q
 from django.utils import timezone
 
 from projects.core import events
 from projects.core.exceptions import Conflict, ValidationFailed
+from projects.core.faults import fault_point
 from projects.core.models import Membership, Project
 from projects.core.services import audit_log
 from projects.imports import parsers, reader
@@ -51,7 +47,7 @@ from projects.imports.writer import BatchWriter, CopyWriter
 
 logger = logging.getLogger(__name__)
 UPLOAD_DIR = "imports"
-STALE_RUNNING_MINUTES = 15
+SUPERSEDED = "superseded"  # another run of the same job saved progress first: this one stops
 
 
 def upload_dir() -> Path:
@@ -73,16 +69,16 @@ def _limits() -> reader.Limits:
     )
 
 
-def discard_upload(path: Path | str) -> None:
-    """Delete a stored upload (no error if it is gone)."""
-    _discard(path)
-
-
 def _discard(path: Path | str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def discard_upload(path: Path | str) -> None:
+    """Delete a stored upload (no error if it is gone)."""
+    _discard(path)
 
 
 def import_for_key(*, project: Project, actor, key: str) -> ImportJob | None:
@@ -153,6 +149,7 @@ def import_create(
     return job
 
 
+@transaction.atomic
 def import_cancel(*, job: ImportJob, actor) -> ImportJob:
     """Stop a queued or running import; batches already written stay."""
     updated = ImportJob.objects.filter(pk=job.pk, status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]).update(
@@ -166,23 +163,30 @@ def import_cancel(*, job: ImportJob, actor) -> ImportJob:
 
 
 class _Progress:
-    """Counters and the capped error list, written to the job row after every batch."""
+    """Counters and the capped error list, written to the job row after every batch.
 
-    def __init__(self, job: ImportJob) -> None:
+    The row is also the run's checkpoint: ``rows_read`` is saved in the same transaction as the
+    batch, so a run that takes over a job whose worker died resumes after the last committed
+    batch with the counts that batch left (``resume=True``). Every save is conditional on the
+    ``rows_read`` this run saw last, so when two runs of one job race (a message redelivered
+    while its first worker still runs), one of them loses at its next batch and stops.
+    """
+
+    def __init__(self, job: ImportJob, *, resume: bool) -> None:
         self.job = job
         self.counts = dict.fromkeys(
             ("rows_read", "rows_created", "rows_updated", "rows_unchanged", "rows_failed", "tasks_created"), 0
         )
         self.errors: list[dict] = []
         self.truncated = 0
+        self.saved_rows_read = job.rows_read
+        if resume:
+            self.counts = {key: getattr(job, key) for key in self.counts}
+            self.errors = list(job.errors or [])
+            self.truncated = job.errors_truncated
         self.errors_dirty = False
-        self.lock = threading.Lock()  # batches may be saved from the writer thread (``_BatchPipe``)
 
     def error(self, line: int, source: str, message: str) -> None:
-        with self.lock:
-            self._error(line, source, message)
-
-    def _error(self, line: int, source: str, message: str) -> None:
         self.counts["rows_failed"] += 1
         if len(self.errors) < MAX_STORED_ERRORS:
             entry = {"line": line, "message": message}
@@ -194,13 +198,22 @@ class _Progress:
             self.truncated += 1
 
     def save(self, **extra) -> bool:
-        """Write progress; False when the job was cancelled meanwhile (then the run stops)."""
-        with self.lock:
-            values = dict(self.counts, updated_at=timezone.now(), errors_truncated=self.truncated, **extra)
-            if self.errors_dirty:
-                values["errors"] = list(self.errors)
-                self.errors_dirty = False
-        return bool(ImportJob.objects.filter(pk=self.job.pk, status=ImportStatus.RUNNING).update(**values))
+        """Write progress; False when the job was cancelled or another run saved first."""
+        values = dict(self.counts, updated_at=timezone.now(), errors_truncated=self.truncated, **extra)
+        if self.errors_dirty:
+            values["errors"] = self.errors
+            self.errors_dirty = False
+        saved = ImportJob.objects.filter(
+            pk=self.job.pk, status=ImportStatus.RUNNING, rows_read=self.saved_rows_read
+        ).update(**values)
+        if saved:
+            self.saved_rows_read = self.counts["rows_read"]
+        return bool(saved)
+
+    def stopped_status(self) -> str:
+        """Why a save failed: the job was cancelled, or another run of it took over."""
+        status = ImportJob.objects.filter(pk=self.job.pk).values_list("status", flat=True).first()
+        return ImportStatus.CANCELLED if status == ImportStatus.CANCELLED else SUPERSEDED
 
 
 def _rows(job: ImportJob, path: str, options: ImportOptions) -> Iterator[tuple[str, int, str, dict | None, str | None]]:
@@ -240,24 +253,29 @@ def _title_for(source: str, fmt: str, job: ImportJob) -> str:
 
 
 def _claim(job: ImportJob) -> bool:
+    """Queued → running; a running job is taken over too (its worker died, or the message was
+    redelivered): the checkpoint in ``_Progress`` makes that safe."""
     now = timezone.now()
-    stale = now - timezone.timedelta(minutes=STALE_RUNNING_MINUTES)
     return bool(
-        ImportJob.objects.filter(
-            Q(status=ImportStatus.QUEUED) | Q(status=ImportStatus.RUNNING, updated_at__lt=stale), pk=job.pk
-        ).update(status=ImportStatus.RUNNING, started_at=now, updated_at=now)
+        ImportJob.objects.filter(pk=job.pk, status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]).update(
+            status=ImportStatus.RUNNING, started_at=now, updated_at=now, message=""
+        )
     )
 
 
 def import_run(*, job: ImportJob) -> ImportJob:
-    """Run a queued import. Idempotent: a finished job is left as it is, and rows are upserted."""
+    """Run a queued import. Idempotent: a finished job is left as it is, and rows are upserted.
+
+    A job whose worker was killed is resumed after its last committed batch, with its counts.
+    """
     if not _claim(job):
         job.refresh_from_db()
         return job
     job.refresh_from_db()
     options = ImportOptions.parse(job.options)
     path = str(Path(settings.MEDIA_ROOT) / job.file_path)
-    progress = _Progress(job)
+    # all_or_nothing writes in one transaction, so a killed run left nothing: start again.
+    progress = _Progress(job, resume=job.rows_read > 0 and not options.all_or_nothing)
     status, message = ImportStatus.SUCCEEDED, ""
     try:
         if options.all_or_nothing:
@@ -269,8 +287,10 @@ def import_run(*, job: ImportJob) -> ImportJob:
     except Exception:
         logger.exception("import %s failed", job.pk)
         status, message = ImportStatus.FAILED, "The import stopped on an unexpected error; see the server log."
-    finally:
-        _discard(path)
+    if status == SUPERSEDED:  # the run that took over finishes the job and deletes the file
+        job.refresh_from_db()
+        return job
+    _discard(path)
     if status != ImportStatus.CANCELLED:
         if not message and progress.counts["rows_failed"]:
             message = f"{progress.counts['rows_failed']} row(s) could not be imported; see the errors."
@@ -322,114 +342,47 @@ def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress,
     seen: set[int] = set()
     batch: list = []
     counts = progress.counts
-    write_seconds = 0.0
-    started = time.perf_counter()
+    started, write_seconds = time.perf_counter(), 0.0
 
-    def write_batch(rows: list) -> bool:
+    def write_and_save() -> bool:
         nonlocal write_seconds
-        began = time.perf_counter()
-        if atomic:
-            with transaction.atomic():
-                result = writer.write(rows)
-        else:
-            result = writer.write(rows)
-        write_seconds += time.perf_counter() - began
-        for key, value in result.items():
-            counts[key] += value
-        return progress.save()
-
-    # PostgreSQL, one transaction per batch: a second thread writes batch n while this one parses
-    # batch n+1 (the database works while Python parses). Not inside an outer transaction (tests,
-    # all_or_nothing), which a second connection could not see.
-    pipe = _BatchPipe(write_batch) if write and atomic and _can_pipeline() else None
+        if write:
+            began = time.perf_counter()
+            result = writer.write(batch)
+            write_seconds += time.perf_counter() - began
+            for key, value in result.items():
+                counts[key] += value
+            fault_point("import.batch")
+        if progress.save():
+            return True
+        transaction.set_rollback(True)  # cancelled or taken over: this batch is not ours to keep
+        return False
 
     def flush() -> bool:
-        if pipe is not None:
-            ok = pipe.put(list(batch))
-            batch.clear()
-            return ok
-        ok = write_batch(batch) if write else progress.save()
+        # The batch and its progress commit together: the saved rows_read is a true checkpoint.
+        if write and atomic:
+            with transaction.atomic():
+                saved = write_and_save()
+        else:
+            saved = progress.save() if not write else write_and_save()
         batch.clear()
-        return ok
+        return saved
 
-    try:
-        status = _read_rows(job, path, options, progress, schema, seen, batch, flush)
-    finally:
-        if pipe is not None:
-            finished = pipe.close()
-    if pipe is not None and not finished:
-        status = ImportStatus.CANCELLED, ""
-    if write:
-        total = time.perf_counter() - started
-        parse = total - (pipe.waited if pipe is not None else write_seconds)
-        detail = "".join(f", {k} {v:.2f}s" for k, v in getattr(writer, "seconds", {}).items())
-        logger.info(
-            "import %s: %d rows in %.2fs: read+parse+map %.2fs, db write %.2fs%s%s",
-            job.pk, counts["rows_read"], total, parse, write_seconds, detail,
-            " (on a second thread, overlapping the parsing)" if pipe is not None else "",
-        )  # fmt: skip
-    return status
-
-
-def _can_pipeline() -> bool:
-    return connection.vendor == "postgresql" and not connection.in_atomic_block
-
-
-class _BatchPipe:
-    """Runs ``write_batch`` on a background thread, one batch at a time, in order.
-
-    At most one batch waits while one is written, so memory stays at about three batches. The
-    thread has its own database connection (closed when it ends). ``put`` and ``close`` return
-    False once a batch reported the job cancelled, and re-raise an error the thread met.
-    """
-
-    def __init__(self, write_batch) -> None:
-        self._write_batch = write_batch
-        self._queue: queue.Queue = queue.Queue(maxsize=1)
-        self._error: BaseException | None = None
-        self._stopped = False
-        self.waited = 0.0  # seconds the parsing thread spent waiting for the writer
-        self._thread = threading.Thread(target=self._loop, name="import-writer", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        try:
-            while (rows := self._queue.get()) is not None:
-                if self._error is not None or self._stopped:
-                    continue  # drain: the parsing thread stops at its next put
-                try:
-                    if not self._write_batch(rows):
-                        self._stopped = True
-                except BaseException as exc:  # handed to the parsing thread
-                    self._error = exc
-        finally:
-            db_connections.close_all()
-
-    def _check(self) -> bool:
-        if self._error is not None:
-            raise self._error
-        return not self._stopped
-
-    def put(self, rows: list) -> bool:
-        if not self._check():
-            return False
-        began = time.perf_counter()
-        self._queue.put(rows)
-        self.waited += time.perf_counter() - began
-        return True
-
-    def close(self) -> bool:
-        began = time.perf_counter()
-        self._queue.put(None)
-        self._thread.join()
-        self.waited += time.perf_counter() - began
-        return self._check()
-
-
-def _read_rows(job, path, options, progress, schema, seen, batch, flush):
-    counts = progress.counts
-
+    # Rows up to the checkpoint were written by an earlier run of this job; replay them only to
+    # know their ids (a later duplicate is still reported), without writing or counting.
+    resume_at = counts["rows_read"]
+    index = 0
     for source, line, fmt, data, error in _rows(job, path, options):
+        index += 1
+        if index <= resume_at:
+            if error is None:
+                try:
+                    title = _title_for(source, fmt, job)
+                    row = map_row(data, fmt=fmt, options=options, schema=schema, default_title=title)
+                    seen.add(hash(row.external_id))
+                except RowError:
+                    pass
+            continue
         counts["rows_read"] += 1
         if error is not None:
             progress.error(line, source, error)
@@ -446,9 +399,16 @@ def _read_rows(job, path, options, progress, schema, seen, batch, flush):
         seen.add(key)
         batch.append(row)
         if len(batch) >= options.batch_size and not flush():
-            return ImportStatus.CANCELLED, ""
+            return progress.stopped_status(), ""
     if (batch or counts["rows_read"]) and not flush():
-        return ImportStatus.CANCELLED, ""
+        return progress.stopped_status(), ""
+    if write:
+        total = time.perf_counter() - started
+        detail = "".join(f", {k} {v:.2f}s" for k, v in getattr(writer, "seconds", {}).items())
+        logger.info(
+            "import %s: %d rows in %.2fs: read+parse+map %.2fs, db write %.2fs%s",
+            job.pk, counts["rows_read"], total, total - write_seconds, write_seconds, detail,
+        )  # fmt: skip
     if counts["rows_read"] == 0:
         return ImportStatus.FAILED, "The file holds no rows."
     return ImportStatus.SUCCEEDED, ""

@@ -13,6 +13,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from projects.annotations.models import Annotation, AnnotationStatus
+from projects.core import dispatch
 from projects.core.models import Project
 from projects.core.services import audit_log
 from projects.prelabel import jobs
@@ -71,9 +72,7 @@ def model_train_request(*, project: Project, actor, labeler: Labeler | None = No
     queue = getattr(settings, "PRELABEL_QUEUE", "") or None
     actor_id = actor.pk if actor is not None and getattr(actor, "is_authenticated", False) else None
     labeler_id = labeler.pk if labeler is not None else None
-    transaction.on_commit(
-        lambda: jobs.model_train_job.apply_async(args=[project.pk, actor_id, labeler_id], queue=queue)
-    )
+    dispatch.enqueue(jobs.model_train_job, project.pk, actor_id, labeler_id, queue=queue)
     return True
 
 

@@ -154,18 +154,10 @@ def _apply_member_form(request: HttpRequest, project, membership: Membership, me
             actor=request.user,
             skills=parse_skills(request.POST.get("skills", "")),
             languages=parse_languages(request.POST.get("languages", "")),
+            project=project,
         )
     paused = request.POST.get("queue_paused") == "on"
-    if paused != member.queue_paused:
-        member.queue_paused = paused
-        member.save(update_fields=["queue_paused"])
-        services.audit_log(
-            actor=request.user,
-            action="member.queue_paused",
-            project=project,
-            target=member,
-            data={"queue_paused": paused},
-        )
+    services.membership_set_queue_paused(membership=member, actor=request.user, paused=paused)
 
 
 @login_required

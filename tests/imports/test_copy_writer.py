@@ -1,5 +1,5 @@
-"""PostgreSQL imports write each batch on a second thread while the next one is parsed: the counts,
-errors and rows are those of the sequential path, and a failure or cancel in the writer stops it."""
+"""PostgreSQL imports write each batch with COPY and one upsert statement: counts, row errors and
+rows are those of the ORM path, and a re-import creates nothing."""
 
 from __future__ import annotations
 
@@ -14,29 +14,12 @@ from projects.documents.models import Article
 from projects.imports import services
 
 
-def test_pipe_stops_after_a_cancelled_batch_and_reraises_writer_errors():
-    written = []
-    pipe = services._BatchPipe(lambda rows: written.append(rows) or len(written) < 2)
-    assert pipe.put([1]) and pipe.put([2])
-    pipe.close()
-    assert written == [[1], [2]] and not pipe.put([3])  # the second batch saw the job cancelled
-
-    def boom(rows):
-        raise RuntimeError("disk full")
-
-    pipe = services._BatchPipe(boom)
-    pipe.put([1])
-    with pytest.raises(RuntimeError, match="disk full"):
-        pipe.close()
-
-
-@pytest.mark.skipif(not settings.IS_POSTGRES, reason="the writer thread is used on PostgreSQL only")
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="the COPY writer is used on PostgreSQL only")
 @pytest.mark.django_db(transaction=True)
-def test_pipelined_import_counts_rows_and_errors_like_the_sequential_one(
-    client_for, manager, project, media, monkeypatch
-):
-    pipes = []
-    monkeypatch.setattr(services, "_BatchPipe", lambda write: pipes.append(services_pipe(write)) or pipes[-1])
+def test_copy_writer_import_counts_rows_and_errors_in_batches(client_for, manager, project, media, monkeypatch):
+    writers = []
+    real = services.CopyWriter
+    monkeypatch.setattr(services, "CopyWriter", lambda **kw: writers.append(real(**kw)) or writers[-1])
     rows = [json.dumps({"id": f"p{i}", "text": f"Text {i}.", "domain": "news"}) for i in range(25)]
     rows[5:5] = ["{not json", json.dumps({"id": "empty", "text": "  "}), json.dumps({"id": "p3", "text": "Again."})]
     content = ("\n".join(rows) + "\n").encode()
@@ -50,7 +33,7 @@ def test_pipelined_import_counts_rows_and_errors_like_the_sequential_one(
         return client.get(f"{url}{response.json()['id']}/").json()
 
     job = run()
-    assert len(pipes) == 1  # the import went through the writer thread
+    assert len(writers) == 1  # the import went through the COPY writer
     assert job["status"] == "succeeded", job
     counts = [job[k] for k in ("rows_read", "rows_created", "rows_updated", "rows_unchanged", "rows_failed")]
     assert counts == [28, 25, 0, 0, 3] and job["tasks_created"] == 25
@@ -60,6 +43,3 @@ def test_pipelined_import_counts_rows_and_errors_like_the_sequential_one(
     assert Task.objects.filter(project=project).count() == 25
     again = run()
     assert (again["rows_created"], again["rows_unchanged"], again["tasks_created"]) == (0, 25, 0)
-
-
-services_pipe = services._BatchPipe
