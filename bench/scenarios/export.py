@@ -4,8 +4,8 @@ Needs ``DATABASE_URL=postgres://...`` (a database of its own: the scenario creat
 ``--n`` annotated tasks there, default 20,000 and 200,000, and keeps them for the next run).
 For each size and format (jsonl, csv) it streams ``GET /api/v1/projects/{id}/export/`` from one
 sync gunicorn worker, sampling the worker's RSS every 10 ms, and runs PostgreSQL's own
-``COPY (SELECT <the same rows>) TO STDOUT`` in the same run. Figures are medians over
-``--repeat`` runs; ``vs_copy`` is export rows/s divided by COPY rows/s.
+``COPY (SELECT <the same rows>) TO STDOUT`` in the same run, alternating with the exports.
+Figures are medians over ``--repeat`` runs; ``vs_copy`` is export rows/s divided by COPY rows/s.
 """
 
 from __future__ import annotations
@@ -229,14 +229,15 @@ def run(options) -> list[dict]:
         warm = projects[sizes[0]]
         _fetch(server.port, f"/api/v1/projects/{warm.pk}/export/?format=csv&after={2**62}", token, server.worker)
         for n, project in projects.items():
-            copies = [_copy(project.pk) for _ in range(options.repeat)]
-            copy_s = median([c["seconds"] for c in copies])
             for fmt in ("jsonl", "csv"):
                 idle = _rss_mb(server.worker)
-                runs = [
-                    _fetch(server.port, f"/api/v1/projects/{project.pk}/export/?format={fmt}", token, server.worker)
-                    for _ in range(options.repeat)
-                ]
+                # COPY and export alternate, so a burst of load on this shared machine hits both.
+                copies, runs = [], []
+                for _ in range(options.repeat):
+                    copies.append(_copy(project.pk))
+                    path = f"/api/v1/projects/{project.pk}/export/?format={fmt}"
+                    runs.append(_fetch(server.port, path, token, server.worker))
+                copy_s = median([c["seconds"] for c in copies])
                 seconds = median([r["seconds"] for r in runs])
                 size = runs[0]["bytes"]
                 out.append(

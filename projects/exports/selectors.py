@@ -15,10 +15,25 @@ for choice and pairwise fields with ``consensus=dawid_skene``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
+from datetime import datetime
 from typing import Any
 
 import orjson
-from django.db.models import Exists, OuterRef, QuerySet, TextField
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    BigIntegerField,
+    BooleanField,
+    Exists,
+    FloatField,
+    Func,
+    JSONField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    TextField,
+)
 from django.db.models.functions import Cast
 
 from projects.annotations.models import Annotation, AnnotationStatus, ReviewState, TaskLabel
@@ -31,6 +46,8 @@ from projects.exports.models import ExportJob, Webhook, WebhookDelivery
 from projects.quality.selectors import consensus_for_tasks
 
 CHUNK_SIZE = 2000
+# Tasks per COPY: below PostgreSQL's default jit_above_cost for this query, few enough round trips.
+COPY_CHUNK_SIZE = 5000
 
 TASK_COLUMNS = (
     "id",
@@ -93,6 +110,12 @@ def annotations_matching(*, project: Project, options: ExportOptions) -> QuerySe
 
 def tasks_matching(*, project: Project, options: ExportOptions) -> QuerySet:
     """Tasks that pass the task-level filters and have at least one matching annotation."""
+    annotations = annotations_matching(project=project, options=options).filter(task=OuterRef("pk"))
+    return _tasks_filtered(project=project, options=options).filter(Exists(annotations))
+
+
+def _tasks_filtered(*, project: Project, options: ExportOptions) -> QuerySet:
+    """Tasks that pass the task-level filters (annotated or not)."""
     qs = Task.objects.filter(project=project)
     if options.gold == "exclude":
         qs = qs.filter(is_gold=False)
@@ -102,8 +125,7 @@ def tasks_matching(*, project: Project, options: ExportOptions) -> QuerySet:
         qs = qs.filter(required_skill=options.skill)
     if options.min_agreement is not None:
         qs = qs.filter(agreement__gte=options.min_agreement)
-    annotations = annotations_matching(project=project, options=options).filter(task=OuterRef("pk"))
-    return qs.filter(Exists(annotations))
+    return qs
 
 
 def effective_result(ann: dict) -> dict:
@@ -144,19 +166,27 @@ def _dawid_skene(project: Project, options: ExportOptions) -> dict[str, dict]:
     return {f["name"]: consensus_for_tasks(project, method="dawid_skene", field=f["name"]) for f in fields}
 
 
-def export_records(
-    *, project: Project, options: ExportOptions, after: int = 0, chunk_size: int = CHUNK_SIZE
-) -> Iterator[dict[str, Any]]:
-    """Task records in task id order, after ``after``: one per task (consolidated) or per annotation (raw)."""
-    schema = project.label_schema or {}
-    tasks = tasks_matching(project=project, options=options).order_by("id")
-    annotation_qs = annotations_matching(project=project, options=options)
-    ds = _dawid_skene(project, options)
-    # Projects without any review skip reviewed_label_for_tasks (two queries per chunk) entirely.
-    has_reviewed_labels = options.mode != "raw" and (
-        TaskLabel.objects.filter(project=project).exists()
-        or Annotation.objects.filter(project=project, review_state__in=REVIEWED_STATES).exists()
-    )
+def _annotation(aid, user, status, state, result, reviewed, lead, submitted, gv) -> dict:
+    return {
+        "id": aid,
+        "annotator": user,
+        "status": status,
+        "review_state": state,
+        "result": result,
+        "reviewed_result": reviewed,
+        "lead_time": lead,
+        "submitted_at": submitted,
+        "guideline_version": gv,
+    }
+
+
+# A chunk: the task ids it covers (None when the source does not know them in advance) and its
+# rows, each ``(task row as in TASK_COLUMNS with the payload decoded, [annotation dicts])``.
+Chunk = tuple[list[int] | None, Iterator[tuple[tuple, list[dict]]]]
+
+
+def _chunks_orm(tasks: QuerySet, annotation_qs: QuerySet, after: int, chunk_size: int) -> Iterator[Chunk]:
+    """Any database: keyset chunks of tasks, then their annotations by task id range (two queries)."""
     last = after
     while True:
         rows = list(
@@ -175,53 +205,221 @@ def export_records(
             .values_list(*ANNOTATION_COLUMNS)
         ):
             by_task.setdefault(task_id, []).append(
-                {
-                    "id": aid,
-                    "annotator": user,
-                    "status": status,
-                    "review_state": state,
-                    "result": _loads(result),
-                    "reviewed_result": _loads(reviewed),
-                    "lead_time": lead,
-                    "submitted_at": submitted,
-                    "guideline_version": gv,
-                }
+                _annotation(aid, user, status, state, _loads(result), _loads(reviewed), lead, submitted, gv)
             )
+        yield ids, ((row[:4] + (_loads(row[4]),) + row[5:], by_task.get(row[0], [])) for row in rows)
+
+
+def _float(value) -> float | None:
+    """A float column read from PostgreSQL's JSON, which writes 8.0 as 8 and NaN as "NaN"."""
+    return None if value is None else float(value)
+
+
+def _when(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+class _JsonArray(Func):
+    function = "JSON_BUILD_ARRAY"
+    output_field = JSONField()
+
+
+class _IsoText(Func):
+    """A timestamp as ISO 8601 text, the form ``datetime.fromisoformat`` reads (as JSON writes it)."""
+
+    template = "(TO_JSON(%(expressions)s) #>> '{}')"
+    output_field = TextField()
+
+
+PG_ANNOTATION_COLUMNS = (
+    "id",
+    "user__username",
+    "status",
+    "review_state",
+    "result",
+    "reviewed_result",
+    "lead_time",
+    "submitted_at",
+    "guideline_version",
+)
+# The COPY's columns, cast so that their binary form is exactly these types.
+COPY_COLUMNS = (
+    ("id", BigIntegerField, "int8"),
+    ("segment_index", BigIntegerField, "int8"),
+    ("start_offset", BigIntegerField, "int8"),
+    ("end_offset", BigIntegerField, "int8"),
+    ("payload", TextField, "text"),
+    ("is_gold", BooleanField, "bool"),
+    ("required_skill", TextField, "text"),
+    ("agreement", FloatField, "float8"),
+    ("article__external_id", TextField, "text"),
+    ("article__title", TextField, "text"),
+    ("article__url", TextField, "text"),
+    ("article__source", TextField, "text"),
+    ("article__domain", TextField, "text"),
+    ("article__published_at", None, "text"),
+    ("article__text", TextField, "text"),
+)
+COPY_TYPES = [kind for _name, _field, kind in COPY_COLUMNS] + ["text"]
+
+
+def _pg_row_sql(tasks: QuerySet, annotation_qs: QuerySet, limit: int | None = None) -> tuple[str, tuple]:
+    """The task columns, then the task's matching annotations as one JSON array (PostgreSQL only).
+
+    Texts travel as they are (binary COPY: no escaping on either side); only the few small
+    annotation values are built as JSON, in the same query, so there is no second round trip."""
+    from django.contrib.postgres.aggregates.mixins import OrderableAggMixin
+
+    class JsonAgg(OrderableAggMixin, Aggregate):
+        function = "JSON_AGG"
+        output_field = JSONField()
+
+    annotations = (
+        annotation_qs.filter(task=OuterRef("pk"))
+        .order_by()
+        .values("task")
+        .annotate(rows=JsonAgg(_JsonArray(*PG_ANNOTATION_COLUMNS), order_by="id"))
+        .values("rows")
+    )
+    columns = {
+        f"export_{i}": _IsoText(name) if field is None else Cast(name, field())
+        for i, (name, field, _kind) in enumerate(COPY_COLUMNS)
+    }
+    columns["export_annotations"] = Cast(Subquery(annotations), TextField())
+    qs = tasks.order_by("id").annotate(**columns).values_list(*columns)[:limit]
+    return qs.query.sql_with_params()
+
+
+def _copy_rows(sql: str, params: tuple) -> Iterator[tuple[tuple, list[dict] | None]]:
+    """Stream the rows of ``sql`` with ``COPY ... TO STDOUT (FORMAT BINARY)``: PostgreSQL keeps
+    sending while the rows already received are written out, and psycopg parses them in C.
+    A task without matching annotations comes with None. Closing the generator cancels the COPY."""
+    statement = f"COPY ({sql}) TO STDOUT (FORMAT BINARY)"
+    if connection.queries_logged:  # visible to CaptureQueriesContext and DEBUG like any other query
+        connection.queries_log.append({"sql": statement % tuple(repr(p) for p in params), "time": "0.000"})
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor, cursor.copy(statement, params) as copy:
+        copy.set_types(COPY_TYPES)
+        while (row := copy.read_row()) is not None:
+            tid, seg, start, end, payload, gold, skill, agreement, ext, title, url, src, domain, pub, text, anns = row
+            if anns is None:
+                yield row, None
+                continue
+            yield (
+                (tid, seg, start, end, _loads(payload), gold, skill, agreement, ext, title, url, src, domain)
+                + (_when(pub), text),
+                [
+                    _annotation(a[0], a[1], a[2], a[3], a[4], a[5], _float(a[6]), _when(a[7]), a[8])
+                    for a in orjson.loads(anns)
+                ],
+            )
+
+
+def _copy_chunks(tasks: QuerySet, annotation_qs: QuerySet, after: int, chunk_size: int) -> Iterator:
+    """The annotated tasks in COPYs of ``chunk_size`` tasks by keyset. Each COPY is planned as an
+    index walk that streams from its first row (one COPY of everything would be sorted first,
+    and JIT-compiled); a task is probed once, for its annotations, and skipped when it has none."""
+    last = after
+    while True:
+        count = 0
+        with closing(_copy_rows(*_pg_row_sql(tasks.filter(id__gt=last), annotation_qs, chunk_size))) as rows:
+            for row, annotations in rows:
+                count += 1
+                last = row[0]
+                if annotations is not None:
+                    yield row, annotations
+        if count < chunk_size:
+            return
+
+
+def _annotated(rows: Iterator) -> Iterator:
+    with closing(rows):
+        for row, annotations in rows:
+            if annotations is not None:
+                yield row, annotations
+
+
+def _chunks_pg(
+    project: Project, options: ExportOptions, annotation_qs: QuerySet, after: int, chunk_size: int, *, need_ids: bool
+) -> Iterator[Chunk]:
+    """PostgreSQL: the same rows as ``_chunks_orm``, streamed by COPY: one query per chunk, or,
+    when the caller needs each chunk's task ids first (reviewed labels), an id query and a COPY."""
+    tasks = _tasks_filtered(project=project, options=options)
+    if not need_ids:
+        yield None, _copy_chunks(tasks, annotation_qs, after, chunk_size)
+        return
+    matching = tasks_matching(project=project, options=options).order_by("id")
+    last = after
+    while ids := list(matching.filter(id__gt=last).values_list("id", flat=True)[:chunk_size]):
+        yield ids, _annotated(_copy_rows(*_pg_row_sql(tasks.filter(id__gt=last, id__lte=ids[-1]), annotation_qs)))
+        last = ids[-1]
+
+
+def export_records(
+    *,
+    project: Project,
+    options: ExportOptions,
+    after: int = 0,
+    chunk_size: int | None = None,
+    source: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Task records in task id order, after ``after``: one per task (consolidated) or per annotation (raw).
+
+    ``source`` is ``"copy"`` (PostgreSQL's COPY, the default there) or ``"orm"`` (chunked
+    queries, any database); both give the same records."""
+    schema = project.label_schema or {}
+    annotation_qs = annotations_matching(project=project, options=options)
+    ds = _dawid_skene(project, options)
+    # Projects without any review skip reviewed_label_for_tasks (two queries per chunk) entirely.
+    has_reviewed_labels = options.mode != "raw" and (
+        TaskLabel.objects.filter(project=project).exists()
+        or Annotation.objects.filter(project=project, review_state__in=REVIEWED_STATES).exists()
+    )
+    source = source or ("copy" if connection.vendor == "postgresql" else "orm")
+    if source == "copy":
+        chunk_size = chunk_size or COPY_CHUNK_SIZE
+        chunks = _chunks_pg(project, options, annotation_qs, after, chunk_size, need_ids=has_reviewed_labels)
+    else:
+        tasks = tasks_matching(project=project, options=options).order_by("id")
+        chunks = _chunks_orm(tasks, annotation_qs, after, chunk_size or CHUNK_SIZE)
+    raw_mode = options.mode == "raw"
+    for ids, rows in chunks:
         reviewed_labels = reviewed_label_for_tasks(ids) if has_reviewed_labels else {}
-        for row in rows:
-            tid, seg, start, end, payload, gold, skill, agreement, ext, title, url, source, domain, pub, text = row
-            record = {
-                "task_id": tid,
-                "article": {
-                    "external_id": ext,
-                    "title": title,
-                    "url": url,
-                    "source": source,
-                    "domain": domain,
-                    "published_at": pub,
-                },
-                "segment": seg,
-                "text": text if start is None else text[start:end],
-                "payload": _loads(payload),
-                "is_gold": gold,
-                "required_skill": skill,
-                "agreement": agreement,
-                "annotations": by_task.get(tid, []),
-            }
-            if options.mode == "raw":
-                for ann in record["annotations"]:
-                    fixed = ann["reviewed_result"] is not None
-                    yield {
-                        **record,
-                        "annotations": [ann],
-                        "annotation": ann,
-                        "label": effective_result(ann),
-                        "label_source": "review" if fixed else "annotation",
-                        "confidence": None,
-                    }
-            else:
-                _consolidate(record, schema, reviewed_labels.get(tid), ds)
-                yield record
+        with closing(rows):  # a download closed early ends the chunk's COPY too
+            for row, annotations in rows:
+                tid, seg, start, end, payload, gold, skill, agreement, ext, title, url, src, domain, pub, text = row
+                record = {
+                    "task_id": tid,
+                    "article": {
+                        "external_id": ext,
+                        "title": title,
+                        "url": url,
+                        "source": src,
+                        "domain": domain,
+                        "published_at": pub,
+                    },
+                    "segment": seg,
+                    "text": text if start is None else text[start:end],
+                    "payload": payload,
+                    "is_gold": gold,
+                    "required_skill": skill,
+                    "agreement": agreement,
+                    "annotations": annotations,
+                }
+                if raw_mode:
+                    for ann in annotations:
+                        fixed = ann["reviewed_result"] is not None
+                        yield {
+                            **record,
+                            "annotations": [ann],
+                            "annotation": ann,
+                            "label": effective_result(ann),
+                            "label_source": "review" if fixed else "annotation",
+                            "confidence": None,
+                        }
+                else:
+                    _consolidate(record, schema, reviewed_labels.get(tid), ds)
+                    yield record
 
 
 def exports_for_project(*, project: Project) -> QuerySet:

@@ -211,21 +211,28 @@ def test_every_format_streams(dataset, client_for, manager):
         assert body(response), name
 
 
-def test_queries_per_chunk_do_not_grow_with_rows(project, manager):
+@pytest.mark.parametrize("source", ["orm", "copy"])
+def test_queries_per_chunk_do_not_grow_with_rows(project, manager, source):
+    if source == "copy" and connection.vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
     user = factories.UserFactory(username="zed")
     for _n in range(12):
         task = factories.TaskFactory(article__project=project)
         factories.AnnotationFactory(task=task, user=user, result={"topic": "politics"})
     options = parse_options({}, formats=FORMAT_NAMES)
     with CaptureQueriesContext(connection) as queries:
-        rows = list(selectors.export_records(project=project, options=options, chunk_size=5))
+        rows = list(selectors.export_records(project=project, options=options, chunk_size=5, source=source))
     assert len(rows) == 12
-    # 2 existence checks (no reviews here), 3 chunks × (tasks, annotations), the final empty task query
-    assert len(queries) == 2 + 3 * 2 + 1
+    if source == "orm":
+        # 2 existence checks (no reviews here), 3 chunks × (tasks, annotations), the final empty task query
+        assert len(queries) == 2 + 3 * 2 + 1
+    else:  # 2 existence checks, then one COPY per chunk streams its rows
+        assert len(queries) == 2 + 3 and all(q["sql"].startswith("COPY (") for q in queries[2:])
     Annotation.objects.filter(pk=Annotation.objects.first().pk).update(review_state="accepted")
     with CaptureQueriesContext(connection) as queries:
-        rows = list(selectors.export_records(project=project, options=options, chunk_size=5))
-    # ... and with a reviewed annotation, reviewed_label_for_tasks' two queries per chunk
+        rows = list(selectors.export_records(project=project, options=options, chunk_size=5, source=source))
+    # ... and with a reviewed annotation, reviewed_label_for_tasks' two queries per chunk (COPY: a
+    # task id query and a COPY per chunk instead of the tasks and annotations queries)
     assert len(rows) == 12 and len(queries) <= 2 + 3 * 4 + 1
 
 

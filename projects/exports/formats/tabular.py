@@ -15,8 +15,6 @@ quoting, ``\\r\\n`` line ends), UTF-8 without BOM.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -66,15 +64,35 @@ def csv_row(record: dict, ctx) -> list[Any]:
     return row
 
 
+def _quoted(value: Any) -> str:
+    """One cell exactly as ``csv.writer`` (default dialect) writes it: None as empty, floats by
+    ``repr``, quoted (with ``"`` doubled) when it holds a comma, a quote, CR or LF."""
+    if value is None:
+        return ""
+    text = value if value.__class__ is str else repr(value) if isinstance(value, float) else str(value)
+    if '"' in text:
+        return '"' + text.replace('"', '""') + '"'
+    if "," in text or "\n" in text or "\r" in text:
+        return '"' + text + '"'
+    return text
+
+
+def csv_line(row: list[Any]) -> str:
+    """A row as ``csv.writer`` writes it (``\r\n`` line end), several times faster for long texts."""
+    if len(row) == 1 and row[0] in ("", None):
+        return '""\r\n'  # csv.writer quotes a lone empty cell, so the line is not blank
+    return ",".join([_quoted(value) for value in row]) + "\r\n"
+
+
 def write_csv(records: Iterable[dict], ctx) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(columns(ctx))
+    lines = [csv_line(columns(ctx))]
+    held = 0
     for record in records:
         ctx.rows += 1
-        writer.writerow(csv_row(record, ctx))
-        if buffer.tell() > 32_768:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode()
+        line = csv_line(csv_row(record, ctx))
+        lines.append(line)
+        held += len(line)
+        if held > 65_536:
+            yield "".join(lines).encode()
+            lines, held = [], 0
+    yield "".join(lines).encode()
