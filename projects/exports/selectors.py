@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -26,6 +27,7 @@ from django.db.models import (
     BigIntegerField,
     BooleanField,
     Exists,
+    F,
     FloatField,
     Func,
     JSONField,
@@ -33,6 +35,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
     TextField,
+    Value,
 )
 from django.db.models.functions import Cast
 
@@ -219,8 +222,8 @@ def _when(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-class _JsonArray(Func):
-    function = "JSON_BUILD_ARRAY"
+class _JsonObject(Func):
+    function = "JSON_BUILD_OBJECT"
     output_field = JSONField()
 
 
@@ -231,16 +234,17 @@ class _IsoText(Func):
     output_field = TextField()
 
 
-PG_ANNOTATION_COLUMNS = (
-    "id",
-    "user__username",
-    "status",
-    "review_state",
-    "result",
-    "reviewed_result",
-    "lead_time",
-    "submitted_at",
-    "guideline_version",
+# An annotation as JSON (the keys of ``_annotation``), built in the COPY's query.
+PG_ANNOTATION_FIELDS = (
+    ("id", "id"),
+    ("annotator", "user__username"),
+    ("status", "status"),
+    ("review_state", "review_state"),
+    ("result", "result"),
+    ("reviewed_result", "reviewed_result"),
+    ("lead_time", "lead_time"),
+    ("submitted_at", "submitted_at"),
+    ("guideline_version", "guideline_version"),
 )
 # The COPY's columns, cast so that their binary form is exactly these types.
 COPY_COLUMNS = (
@@ -278,7 +282,11 @@ def _pg_row_sql(tasks: QuerySet, annotation_qs: QuerySet, limit: int | None = No
         annotation_qs.filter(task=OuterRef("pk"))
         .order_by()
         .values("task")
-        .annotate(rows=JsonAgg(_JsonArray(*PG_ANNOTATION_COLUMNS), order_by="id"))
+        .annotate(
+            rows=JsonAgg(
+                _JsonObject(*chain.from_iterable((Value(k), F(f)) for k, f in PG_ANNOTATION_FIELDS)), order_by="id"
+            )
+        )
         .values("rows")
     )
     columns = {
@@ -305,13 +313,13 @@ def _copy_rows(sql: str, params: tuple) -> Iterator[tuple[tuple, list[dict] | No
             if anns is None:
                 yield row, None
                 continue
+            annotations = orjson.loads(anns)
+            for ann in annotations:  # JSON has neither datetimes nor floats written as floats (8.0 is 8)
+                ann["lead_time"], ann["submitted_at"] = _float(ann["lead_time"]), _when(ann["submitted_at"])
             yield (
                 (tid, seg, start, end, _loads(payload), gold, skill, agreement, ext, title, url, src, domain)
                 + (_when(pub), text),
-                [
-                    _annotation(a[0], a[1], a[2], a[3], a[4], a[5], _float(a[6]), _when(a[7]), a[8])
-                    for a in orjson.loads(anns)
-                ],
+                annotations,
             )
 
 
