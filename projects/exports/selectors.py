@@ -276,6 +276,7 @@ def _pg_row_sql(tasks: QuerySet, annotation_qs: QuerySet, limit: int | None = No
 
     class JsonAgg(OrderableAggMixin, Aggregate):
         function = "JSON_AGG"
+        template = "%(function)s(%(expressions)s %(order_by)s)"
         output_field = JSONField()
 
     annotations = (
