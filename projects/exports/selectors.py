@@ -15,7 +15,7 @@ for choice and pairwise fields with ``consensus=dawid_skene``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from datetime import datetime
 from itertools import chain
 from typing import Any
@@ -38,6 +38,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Cast
+from psycopg import pq
 
 from projects.annotations.models import Annotation, AnnotationStatus, ReviewState, TaskLabel
 from projects.annotations.selectors import reviewed_label_for_tasks
@@ -299,29 +300,54 @@ def _pg_row_sql(tasks: QuerySet, annotation_qs: QuerySet, limit: int | None = No
     return qs.query.sql_with_params()
 
 
+def _log(sql: str) -> None:
+    if connection.queries_logged:  # visible to CaptureQueriesContext and DEBUG like any other query
+        connection.queries_log.append({"sql": sql, "time": "0.000"})
+
+
+@contextmanager
+def _serial_plan(cursor) -> Iterator[None]:
+    """No parallel workers for the COPY: its rows would go through their queue (every text copied
+    once more) to be read by the leader, which runs the annotation subquery alone anyway. The
+    session's own value comes back afterwards (unless the transaction failed: that undoes it)."""
+    setting = "max_parallel_workers_per_gather"
+    sql = f"SELECT current_setting('{setting}'), set_config('{setting}', '0', false)"
+    _log(sql)
+    previous = cursor.execute(sql).fetchone()[0]
+    try:
+        yield
+    finally:
+        if cursor.connection.info.transaction_status != pq.TransactionStatus.INERROR:
+            sql = f"SELECT set_config('{setting}', %s, false)"
+            _log(sql % repr(previous))
+            cursor.execute(sql, (previous,))
+
+
 def _copy_rows(sql: str, params: tuple) -> Iterator[tuple[tuple, list[dict] | None]]:
     """Stream the rows of ``sql`` with ``COPY ... TO STDOUT (FORMAT BINARY)``: PostgreSQL keeps
     sending while the rows already received are written out, and psycopg parses them in C.
     A task without matching annotations comes with None. Closing the generator cancels the COPY."""
     statement = f"COPY ({sql}) TO STDOUT (FORMAT BINARY)"
-    if connection.queries_logged:  # visible to CaptureQueriesContext and DEBUG like any other query
-        connection.queries_log.append({"sql": statement % tuple(repr(p) for p in params), "time": "0.000"})
     connection.ensure_connection()
-    with connection.connection.cursor() as cursor, cursor.copy(statement, params) as copy:
-        copy.set_types(COPY_TYPES)
-        while (row := copy.read_row()) is not None:
-            tid, seg, start, end, payload, gold, skill, agreement, ext, title, url, src, domain, pub, text, anns = row
-            if anns is None:
-                yield row, None
-                continue
-            annotations = orjson.loads(anns)
-            for ann in annotations:  # JSON has neither datetimes nor floats written as floats (8.0 is 8)
-                ann["lead_time"], ann["submitted_at"] = _float(ann["lead_time"]), _when(ann["submitted_at"])
-            yield (
-                (tid, seg, start, end, _loads(payload), gold, skill, agreement, ext, title, url, src, domain)
-                + (_when(pub), text),
-                annotations,
-            )
+    with connection.connection.cursor() as cursor, _serial_plan(cursor):
+        _log(statement % tuple(repr(p) for p in params))
+        with cursor.copy(statement, params) as copy:
+            copy.set_types(COPY_TYPES)
+            while (row := copy.read_row()) is not None:
+                tid, seg, start, end, payload, gold, skill, agreement, ext, title, url, src, domain, pub, text, anns = (
+                    row
+                )
+                if anns is None:
+                    yield row, None
+                    continue
+                annotations = orjson.loads(anns)
+                for ann in annotations:  # JSON has neither datetimes nor floats written as floats (8.0 is 8)
+                    ann["lead_time"], ann["submitted_at"] = _float(ann["lead_time"]), _when(ann["submitted_at"])
+                yield (
+                    (tid, seg, start, end, _loads(payload), gold, skill, agreement, ext, title, url, src, domain)
+                    + (_when(pub), text),
+                    annotations,
+                )
 
 
 def _copy_chunks(tasks: QuerySet, annotation_qs: QuerySet, after: int, chunk_size: int) -> Iterator:
@@ -375,7 +401,8 @@ def export_records(
     """Task records in task id order, after ``after``: one per task (consolidated) or per annotation (raw).
 
     ``source`` is ``"copy"`` (PostgreSQL's COPY, the default there) or ``"orm"`` (chunked
-    queries, any database); both give the same records."""
+    queries, any database); both give the same records. While a COPY streams, its connection
+    serves nothing else: a consumer must not query the database between two records."""
     schema = project.label_schema or {}
     annotation_qs = annotations_matching(project=project, options=options)
     ds = _dawid_skene(project, options)
