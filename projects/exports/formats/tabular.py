@@ -52,12 +52,12 @@ def cells(field: dict, value: Any) -> list[Any]:
     return [value]
 
 
-def csv_row(record: dict, ctx) -> list[Any]:
+def csv_row(record: dict, ctx, fields: list[dict] | None = None, raw: bool | None = None) -> list[Any]:
     row: list[Any] = [record["task_id"], record["article"]["external_id"], record["text"]]
-    if ctx.options.mode == "raw":
+    if ctx.options.mode == "raw" if raw is None else raw:
         row.append(record["annotation"]["annotator"])
     label = record.get("label") or {}
-    for field in ctx.schema.get("fields", []):
+    for field in ctx.schema.get("fields", []) if fields is None else fields:
         row += cells(field, label.get(field["name"]))
     confidence = record.get("confidence")
     row += [record.get("label_source", ""), "" if confidence is None else confidence, int(record["is_gold"])]
@@ -67,9 +67,17 @@ def csv_row(record: dict, ctx) -> list[Any]:
 def _quoted(value: Any) -> str:
     """One cell exactly as ``csv.writer`` (default dialect) writes it: None as empty, floats by
     ``repr``, quoted (with ``"`` doubled) when it holds a comma, a quote, CR or LF."""
-    if value is None:
+    kind = value.__class__
+    if kind is str:
+        text = value
+    elif value is None:
         return ""
-    text = value if value.__class__ is str else repr(value) if isinstance(value, float) else str(value)
+    elif kind is int or kind is bool:
+        return str(value)  # digits, True, False: nothing to quote
+    elif kind is float:
+        return repr(value)  # digits, ".", "e", "-", "+", inf, nan: nothing to quote
+    else:
+        text = repr(value) if isinstance(value, float) else str(value)
     if '"' in text:
         return '"' + text.replace('"', '""') + '"'
     if "," in text or "\n" in text or "\r" in text:
@@ -81,15 +89,16 @@ def csv_line(row: list[Any]) -> str:
     """A row as ``csv.writer`` writes it (``\r\n`` line end), several times faster for long texts."""
     if len(row) == 1 and row[0] in ("", None):
         return '""\r\n'  # csv.writer quotes a lone empty cell, so the line is not blank
-    return ",".join([_quoted(value) for value in row]) + "\r\n"
+    return ",".join(map(_quoted, row)) + "\r\n"
 
 
 def write_csv(records: Iterable[dict], ctx) -> Iterator[bytes]:
+    fields, raw = ctx.schema.get("fields", []), ctx.options.mode == "raw"
     lines = [csv_line(columns(ctx))]
     held = 0
     for record in records:
         ctx.rows += 1
-        line = csv_line(csv_row(record, ctx))
+        line = csv_line(csv_row(record, ctx, fields, raw))
         lines.append(line)
         held += len(line)
         if held > 65_536:
