@@ -1,9 +1,13 @@
 """Reads for exports: the task records a writer turns into rows, snapshots and webhooks.
 
-``export_records`` walks the project's tasks by id (keyset pagination, ``id > last``) in chunks
-of ``chunk_size``; each chunk costs two queries (tasks with their article; their annotations,
-by task id range) plus, only when the project has reviewed or adjudicated labels at all, those of
-``reviewed_label_for_tasks`` for the chunk's tasks. Memory stays flat and no query runs per row.
+``export_records`` walks the project's tasks by id (keyset pagination, ``id > last``) in chunks.
+On PostgreSQL each chunk of ``COPY_CHUNK_SIZE`` tasks is one binary ``COPY`` whose rows carry the
+task and article columns and the task's matching annotations as one JSON array
+(``_chunks_pg``); elsewhere each chunk of ``CHUNK_SIZE`` costs two queries (tasks with their
+article; their annotations, by task id range: ``_chunks_orm``). Both give the same rows to the
+one record builder. When the project has reviewed or adjudicated labels at all, the queries of
+``reviewed_label_for_tasks`` run for each chunk's tasks (after a task id query on the COPY path).
+Memory stays flat and no query runs per row.
 
 The consolidated label of a task is its reviewed label (``reviewed_label_for_tasks``: the
 adjudicated label, else the latest accepted or fixed annotation; independent of the annotator
@@ -394,7 +398,7 @@ def export_records(
     *,
     project: Project,
     options: ExportOptions,
-    after: int = 0,
+    after: int | None = 0,
     chunk_size: int | None = None,
     source: str | None = None,
 ) -> Iterator[dict[str, Any]]:
@@ -404,6 +408,7 @@ def export_records(
     queries, any database); both give the same records. While a COPY streams, its connection
     serves nothing else: a consumer must not query the database between two records."""
     schema = project.label_schema or {}
+    after = after or 0
     annotation_qs = annotations_matching(project=project, options=options)
     ds = _dawid_skene(project, options)
     # Projects without any review skip reviewed_label_for_tasks (two queries per chunk) entirely.
