@@ -5,10 +5,14 @@ Every error response has the shape ``{"error": {"code": "...", "message": "...",
 
 from __future__ import annotations
 
+import json
+from functools import cached_property
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import DataError
+from django.core.paginator import Paginator
+from django.db import DataError, connections
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
@@ -22,6 +26,55 @@ class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+
+class CappedCountPaginator(Paginator):
+    """A paginator that counts exactly up to ``COUNT_CAP`` rows and estimates beyond.
+
+    Counting a million matching rows costs far more than fetching a page of them (the count walks
+    every row; the page stops after 50). Up to the cap the count is exact (``SELECT count(*)`` over
+    a ``LIMIT``ed subquery); past it, on PostgreSQL, it is the planner's row estimate for the
+    query, never below the cap. ``count_is_estimate`` tells which.
+    """
+
+    COUNT_CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        capped = self.object_list.order_by()[: self.COUNT_CAP + 1].count()
+        self.count_is_estimate = False
+        if capped <= self.COUNT_CAP or not settings.IS_POSTGRES:
+            if capped > self.COUNT_CAP:
+                return self.object_list.count()
+            return capped
+        query = self.object_list.order_by().values("pk").query
+        sql, params = query.get_compiler(using=self.object_list.db).as_sql()
+        with connections[self.object_list.db].cursor() as cursor:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+            plan = cursor.fetchone()[0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        self.count_is_estimate = True
+        return max(self.COUNT_CAP + 1, int(plan[0]["Plan"]["Plan Rows"]))
+
+
+class EstimatedCountPagination(Pagination):
+    """Pagination for lists that can reach millions of rows (the task manager): see
+    ``CappedCountPaginator``. The body adds ``count_is_estimate``."""
+
+    django_paginator_class = CappedCountPaginator
+
+    def get_paginated_response(self, data) -> Response:
+        response = super().get_paginated_response(data)
+        response.data["count_is_estimate"] = getattr(self.page.paginator, "count_is_estimate", False)
+        return response
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        schema = super().get_paginated_response_schema(schema)
+        schema["properties"]["count_is_estimate"] = {
+            "type": "boolean",
+            "description": f"true when more than {CappedCountPaginator.COUNT_CAP} rows match and count is estimated",
+        }
+        return schema
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict[str, Any]:

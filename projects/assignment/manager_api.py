@@ -11,6 +11,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.api import EstimatedCountPagination
 from projects.assignment import bulk, manager, progress, strategies
 from projects.assignment.models import Task
 from projects.core.models import Role
@@ -97,6 +98,7 @@ class TaskListView(ManagerView, ListAPIView):
 
     serializer_class = TaskRowSerializer
     queryset = Task.objects.none()
+    pagination_class = EstimatedCountPagination  # a million tasks: no exact COUNT(*) on every page
     filter_backends: list = []  # TaskFilter runs inside the selector, with ordering validated there
 
     def get_queryset(self):
