@@ -6,7 +6,7 @@ Every error response has the shape ``{"error": {"code": "...", "message": "...",
 from __future__ import annotations
 
 import json
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from django.conf import settings
@@ -29,32 +29,58 @@ class Pagination(PageNumberPagination):
 
 
 class CappedCountPaginator(Paginator):
-    """A paginator that counts exactly up to ``COUNT_CAP`` rows and estimates beyond.
+    """A paginator for lists that can reach millions of rows (the task manager).
 
-    Counting a million matching rows costs far more than fetching a page of them (the count walks
-    every row; the page stops after 50). Up to the cap the count is exact (``SELECT count(*)`` over
-    a ``LIMIT``ed subquery); past it, on PostgreSQL, it is the planner's row estimate for the
-    query, never below the cap. ``count_is_estimate`` tells which.
+    - Counting a million matching rows costs far more than fetching a page of them (the count
+      walks every row; the page stops after 50). When PostgreSQL's planner expects more than
+      ``ESTIMATE_FROM`` rows its estimate is the count; otherwise rows are counted exactly up to
+      ``COUNT_CAP`` (``count(*)`` over a ``LIMIT``ed subquery), and estimated past it.
+      ``count_is_estimate`` tells which.
+    - ``ids``, when given, is the same list as bare ids (no joins): counts run on it, and a page
+      deep in the list is found on it first (an index-only walk past the offset), then only its
+      rows are loaded, instead of joining every skipped row.
     """
 
     COUNT_CAP = 10_000
+    ESTIMATE_FROM = 100_000
+    DEFERRED_FROM = 1_000  # offsets below this load the page directly
 
-    @cached_property
-    def count(self) -> int:
-        capped = self.object_list.order_by()[: self.COUNT_CAP + 1].count()
+    def __init__(self, object_list, per_page, *args, ids=None, **kwargs) -> None:
+        super().__init__(object_list, per_page, *args, **kwargs)
+        self.ids = ids
         self.count_is_estimate = False
-        if capped <= self.COUNT_CAP or not settings.IS_POSTGRES:
-            if capped > self.COUNT_CAP:
-                return self.object_list.count()
-            return capped
-        query = self.object_list.order_by().values("pk").query
-        sql, params = query.get_compiler(using=self.object_list.db).as_sql()
-        with connections[self.object_list.db].cursor() as cursor:
+
+    def _estimate(self, queryset) -> int:
+        sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+        with connections[queryset.db].cursor() as cursor:
             cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
             plan = cursor.fetchone()[0]
         plan = json.loads(plan) if isinstance(plan, str) else plan
+        return int(plan[0]["Plan"]["Plan Rows"])
+
+    @cached_property
+    def count(self) -> int:
+        rows = (self.ids if self.ids is not None else self.object_list.values("pk")).order_by()
+        if not settings.IS_POSTGRES:
+            return rows.count()
+        estimate = self._estimate(rows)
+        if estimate > self.ESTIMATE_FROM:
+            self.count_is_estimate = True
+            return estimate
+        capped = rows[: self.COUNT_CAP + 1].count()
+        if capped <= self.COUNT_CAP:
+            return capped
         self.count_is_estimate = True
-        return max(self.COUNT_CAP + 1, int(plan[0]["Plan"]["Plan Rows"]))
+        return max(self.COUNT_CAP + 1, estimate)
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        if self.ids is None or bottom < self.DEFERRED_FROM:
+            return super().page(number)
+        ids = list(self.ids[bottom : bottom + self.per_page])
+        rows = {row.pk: row for row in self.object_list.filter(pk__in=ids)}
+        return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
 
 
 class EstimatedCountPagination(Pagination):
@@ -62,6 +88,12 @@ class EstimatedCountPagination(Pagination):
     ``CappedCountPaginator``. The body adds ``count_is_estimate``."""
 
     django_paginator_class = CappedCountPaginator
+
+    def paginate_queryset(self, queryset, request, view=None):
+        # The view may offer the same list as bare ids (``page_ids(queryset)``): see the paginator.
+        ids = view.page_ids(queryset) if view is not None and hasattr(view, "page_ids") else None
+        self.django_paginator_class = partial(CappedCountPaginator, ids=ids)
+        return super().paginate_queryset(queryset, request, view)
 
     def get_paginated_response(self, data) -> Response:
         response = super().get_paginated_response(data)

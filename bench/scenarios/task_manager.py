@@ -42,7 +42,8 @@ def fill(n: int) -> tuple[int, str, str]:
         topics = "ARRAY[" + ",".join(f"'{t}'" for t in TOPICS) + "]"
         skills = "ARRAY[" + ",".join(f"'{s}'" for s in SKILLS) + "]"
         with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM documents_article WHERE project_id = %s", [project.pk])
+            for table in ("annotations_annotation", "assignment_assignment", "assignment_task", "documents_article"):
+                cursor.execute(f"DELETE FROM {table} WHERE project_id = %s", [project.pk])
             cursor.execute(
                 "INSERT INTO documents_article (project_id, external_id, title, text, source, url, domain, meta, "
                 "created_at, updated_at) "

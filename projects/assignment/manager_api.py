@@ -104,6 +104,9 @@ class TaskListView(ManagerView, ListAPIView):
     def get_queryset(self):
         return manager.tasks_for_manager(project=self.request.project, params=self.request.query_params)
 
+    def page_ids(self, queryset):
+        return manager.task_ids_for_manager(project=self.request.project, params=self.request.query_params)
+
     @extend_schema(parameters=FILTER_PARAMS)
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
