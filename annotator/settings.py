@@ -232,6 +232,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fix-up closes the database connection around every job unless told to reuse
+# it; jobs then pay a new PostgreSQL connection (and a cold backend) each. Workers instead keep
+# it as web requests do: annotator/celery.py drops it at job boundaries only when broken or older
+# than CONN_MAX_AGE, and the fix-up still recycles it every CELERY_DB_REUSE_MAX jobs.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1800, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1900, minimum=1)
 # Seconds before Redis hands an unacknowledged message (its worker died) to another worker.
@@ -242,6 +247,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "assignment.expire_leases": {"task": "assignment.expire_leases", "schedule": 60.0},
 }
 # Stale quality figures are recomputed by this sweep if their debounced job was lost.
+# Articles written without their full-text document get it (imports also schedule this themselves).
+CELERY_BEAT_SCHEDULE["search.index_articles"] = {"task": "search.index_articles", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["quality.sweep"] = {"task": "quality.sweep", "schedule": 300.0}
 # Jobs started while Redis was unreachable wait in the database (PendingJob) until this sends them.
 JOB_REDISPATCH_SECONDS = env_int("JOB_REDISPATCH_SECONDS", 30, minimum=1)

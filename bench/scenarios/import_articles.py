@@ -8,13 +8,24 @@ process. It uploads a JSONL file of ``projects.documents.synthetic.articles`` (t
 shared/data/gen_articles.py), polls the job until it finishes, and reports the median articles/s
 (upload start to job finished) and the peak RSS (VmHWM) of the web worker and of the Celery worker.
 Processes are restarted per size, so each peak belongs to one import.
+
+Phases: ``upload_s`` (POST until its 202: the upload streams to disk and is checked),
+``queue_s`` (202 until the worker starts the job), and from the worker's log line the job's
+``parse_s`` (read, parse and map rows) and ``db_write_s`` (COPY + upsert + commit). Load-independent
+figures beside the wall clock: ``job_cpu_s`` (CPU seconds of the process that ran the job, the
+Celery worker or the web worker when eager), the load average before and after, and on PostgreSQL
+``raw_copy_s``, a plain ``COPY`` of the same file's lines into a one-column table taken right after
+the import, with ``x_raw_copy`` = job run time / raw COPY time. ``search_catch_up_s`` is the time
+from the job's end until every imported article has its full-text document (PostgreSQL).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +34,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.util import free_port, median
+from bench.util import median
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -39,6 +50,12 @@ print(project.pk, key)
 
 def _arg(extra: list[str], name: str, default: str) -> str:
     return extra[extra.index(name) + 1] if name in extra else default
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _hwm_mb(pid: int) -> float:
@@ -63,6 +80,71 @@ def _children(pid: int) -> list[int]:
     return kids + [g for k in kids for g in _children(k)]
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its children so far."""
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _seconds(start: str | None, end: str | None) -> float | None:
+    from datetime import datetime
+
+    if not start or not end:
+        return None
+    return (
+        datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.fromisoformat(start.replace("Z", "+00:00"))
+    ).total_seconds()
+
+
+LOG_LINE = re.compile(r"import (\d+): \d+ rows in [\d.]+s: read\+parse\+map ([\d.]+)s, db write ([\d.]+)s")
+
+
+def _phases(log: Path, job_id: int) -> tuple[float | None, float | None]:
+    for match in LOG_LINE.finditer(log.read_text(errors="replace") if log.exists() else ""):
+        if int(match.group(1)) == job_id:
+            return float(match.group(2)), float(match.group(3))
+    return None, None
+
+
+def _raw_copy_s(url: str, data: Path) -> float:
+    """Seconds for a plain COPY of the file's lines into a fresh one-column table (then dropped)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_raw_copy")
+        conn.execute("CREATE TABLE bench_raw_copy (line text)")
+        try:
+            start = time.perf_counter()
+            with conn.cursor() as cur, open(data, "rb") as fh:
+                # CSV with control characters as quote and delimiter: each line lands as it is.
+                sql = "COPY bench_raw_copy FROM STDIN (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')"
+                with cur.copy(sql) as copy:
+                    while chunk := fh.read(1 << 20):
+                        copy.write(chunk)
+            return time.perf_counter() - start
+        finally:
+            conn.execute("DROP TABLE IF EXISTS bench_raw_copy")
+
+
+def _search_catch_up_s(url: str, project_id: str, limit: float = 600) -> float | None:
+    import psycopg
+
+    start = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.perf_counter() - start < limit:
+            sql = "SELECT count(*) FROM documents_article WHERE project_id = %s AND search_document IS NULL"
+            if conn.execute(sql, (int(project_id),)).fetchone()[0] == 0:
+                return time.perf_counter() - start
+            time.sleep(0.2)
+    return None
+
+
 def _write_jsonl(path: Path, n: int) -> int:
     from projects.documents.synthetic import articles
 
@@ -77,22 +159,25 @@ def _one(env: dict, n: int, data: Path) -> dict:
         [sys.executable, "manage.py", "shell", "-c", SETUP], cwd=ROOT, env=env, capture_output=True, text=True
     )
     project_id, key = out.stdout.split()[-2:]
-    port = free_port()
+    port = _port()
+    log = Path(env["MEDIA_ROOT"]).parent / f"bench-{port}.log"
+    log_fh = open(log, "ab")  # noqa: SIM115 - closed below
+    log_start = log.stat().st_size
     web = subprocess.Popen(
         [str(BIN / "gunicorn"), "annotator.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1", "--timeout", "900"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log_fh,
     )
     worker = None
     if env.get("REDIS_URL"):
         worker = subprocess.Popen(
-            [str(BIN / "celery"), "-A", "annotator", "worker", "--pool", "solo", "-l", "WARNING"],
+            [str(BIN / "celery"), "-A", "annotator", "worker", "--pool", "solo", "-l", "INFO"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=log_fh,
         )
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Token {key}"}
@@ -104,18 +189,40 @@ def _one(env: dict, n: int, data: Path) -> dict:
                         break
                 except httpx.TransportError:
                     time.sleep(0.1)
+            while worker is not None and b" ready." not in log.read_bytes()[log_start:]:
+                time.sleep(0.1)  # the Celery worker is up (its start is not part of the import)
+            runner = worker or web
+            load_before = os.getloadavg()[0]
+            cpu_before = _cpu_s(runner.pid)
             start = time.perf_counter()
             with open(data, "rb") as fh:
                 response = client.post(f"/api/v1/projects/{project_id}/imports/", files={"file": ("a.jsonl", fh)})
+            upload_s = time.perf_counter() - start
             assert response.status_code == 202, response.text[:300]
             job = response.json()
             while job["status"] in ("queued", "running"):
-                time.sleep(0.05)
+                time.sleep(0.02)
                 job = client.get(f"/api/v1/projects/{project_id}/imports/{job['id']}/").json()
             seconds = time.perf_counter() - start
+            cpu = _cpu_s(runner.pid) - cpu_before
         assert job["status"] == "succeeded" and job["rows_created"] == n, job
+        postgres = env["DATABASE_URL"].startswith("postgres")
+        catch_up = _search_catch_up_s(env["DATABASE_URL"], project_id) if postgres else None
+        raw_copy = _raw_copy_s(env["DATABASE_URL"], data) if postgres else None
+        parse_s, write_s = _phases(log, job["id"])
+        run_s = _seconds(job["started_at"], job["finished_at"])
         return {
             "seconds": seconds,
+            "upload_s": upload_s,
+            "queue_s": _seconds(job["created_at"], job["started_at"]),
+            "run_s": run_s,
+            "parse_s": parse_s,
+            "db_write_s": write_s,
+            "job_cpu_s": cpu,
+            "raw_copy_s": raw_copy,
+            "x_raw_copy": run_s / raw_copy if raw_copy and run_s else None,
+            "search_catch_up_s": catch_up,
+            "load": (load_before, os.getloadavg()[0]),
             "web_peak_mb": _hwm_mb(web.pid),
             "worker_peak_mb": _hwm_mb(worker.pid) if worker else None,
         }
@@ -124,6 +231,7 @@ def _one(env: dict, n: int, data: Path) -> dict:
             if proc is not None:
                 proc.terminate()
                 proc.wait(timeout=30)
+        log_fh.close()
 
 
 def run(options) -> list[dict]:
@@ -139,7 +247,7 @@ def run(options) -> list[dict]:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "MEDIA_ROOT": str(tmp / "media"),
             "IMPORT_MAX_UPLOAD_BYTES": str(8 * 1024**3),
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": "INFO",  # the job's phase timings come from its log line
         }
         for db in dbs:
             if db == "postgres":
@@ -154,7 +262,14 @@ def run(options) -> list[dict]:
                 data = tmp / f"articles-{n}.jsonl"
                 size = data.stat().st_size if data.exists() else _write_jsonl(data, n)
                 runs = [_one(env, n, data) for _ in range(options.repeat)]
+                if "--keep-data" not in options.extra and n >= 100_000:
+                    data.unlink()  # the big files are hundreds of MB
                 t = median([r["seconds"] for r in runs])
+
+                def med(key: str, digits: int = 2, runs=runs):
+                    values = [r[key] for r in runs if r[key] is not None]
+                    return round(median(values), digits) if values else None
+
                 results.append(
                     {
                         "db": db,
@@ -163,8 +278,18 @@ def run(options) -> list[dict]:
                         "celery": "worker" if env.get("REDIS_URL") else "eager",
                         "seconds_median": round(t, 2),
                         "articles_per_s": round(n / t),
-                        "web_peak_mb": median([r["web_peak_mb"] for r in runs]),
-                        "worker_peak_mb": median([r["worker_peak_mb"] for r in runs]) if env.get("REDIS_URL") else None,
+                        "upload_s": med("upload_s"),
+                        "queue_s": med("queue_s"),
+                        "run_s": med("run_s"),
+                        "parse_s": med("parse_s"),
+                        "db_write_s": med("db_write_s"),
+                        "job_cpu_s": med("job_cpu_s"),
+                        "raw_copy_s": med("raw_copy_s"),
+                        "x_raw_copy": med("x_raw_copy"),
+                        "search_catch_up_s": med("search_catch_up_s", 1),
+                        "load_before_after": [round(x, 2) for x in runs[len(runs) // 2]["load"]],
+                        "web_peak_mb": med("web_peak_mb", 1),
+                        "worker_peak_mb": med("worker_peak_mb", 1),
                     }
                 )
     finally:

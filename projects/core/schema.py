@@ -183,39 +183,47 @@ def _check_spans(value: Any, field: dict, text: str | None, where: str, errors: 
     labels = set(field["labels"])
     out: list[dict] = []
     seen: set[tuple] = set()
+    text_length = len(text) if text is not None else 0
+    # The loop runs once per span of every submitted or predicted result: error paths build
+    # their messages, the common path only tests.
     for j, span in enumerate(value):
-        at = f"{where}[{j}]"
         if not isinstance(span, dict):
-            errors[at] = "must be an object with start, end and label"
+            errors[f"{where}[{j}]"] = "must be an object with start, end and label"
             continue
         start, end, label = span.get("start"), span.get("end"), span.get("label")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
-            errors[at] = "start and end must be integers"
+        if not (isinstance(start, int) and isinstance(end, int)) or isinstance(start, bool) or isinstance(end, bool):
+            errors[f"{where}[{j}]"] = "start and end must be integers"
             continue
         if not isinstance(label, str) or label not in labels:
-            errors[at] = f"label {label!r} is not one of {', '.join(field['labels'])}"
+            errors[f"{where}[{j}]"] = f"label {label!r} is not one of {', '.join(field['labels'])}"
             continue
         if not 0 <= start < end:
-            errors[at] = f"needs 0 <= start < end, got start={start}, end={end}"
+            errors[f"{where}[{j}]"] = f"needs 0 <= start < end, got start={start}, end={end}"
             continue
         if text is not None:
-            if end > len(text):
-                errors[at] = f"end={end} is past the end of the text ({len(text)} characters)"
+            if end > text_length:
+                errors[f"{where}[{j}]"] = f"end={end} is past the end of the text ({text_length} characters)"
                 continue
             covered = text[start:end]
             if "text" in span and span["text"] != covered:
-                errors[at] = f"text {span['text']!r} does not match the text at [{start}, {end}) ({covered!r})"
+                errors[f"{where}[{j}]"] = (
+                    f"text {span['text']!r} does not match the text at [{start}, {end}) ({covered!r})"
+                )
                 continue
         else:
             covered = span.get("text", "")
         key = (start, end, label)
         if key in seen:
-            errors[at] = f"duplicate span [{start}, {end}) {label}"
+            errors[f"{where}[{j}]"] = f"duplicate span [{start}, {end}) {label}"
             continue
         seen.add(key)
         out.append({"start": start, "end": end, "label": label, "text": covered})
-    out.sort(key=lambda s: (s["start"], s["end"], s["label"]))
+    out.sort(key=_span_order)
     return out
+
+
+def _span_order(span: dict) -> tuple:
+    return span["start"], span["end"], span["label"]
 
 
 def validate_result(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from projects.core.exceptions import ValidationFailed
+from projects.core.exceptions import DomainError, ValidationFailed
 
 
 class ImportFileError(ValidationFailed):
@@ -20,3 +20,10 @@ class RowError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class IdempotencyKeyReused(DomainError):
+    """An Idempotency-Key already used, within its lifetime, for a different request."""
+
+    code = "idempotency_key_reused"
+    status = 422

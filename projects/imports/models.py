@@ -9,6 +9,7 @@ from django.db import models
 from projects.core.models import Project
 
 MAX_STORED_ERRORS = 1000
+IDEMPOTENCY_HOURS = 24
 
 
 class ImportStatus(models.TextChoices):
@@ -45,6 +46,11 @@ class ImportJob(models.Model):
     file_name = models.CharField(max_length=255, blank=True, help_text="The name the file was uploaded with.")
     file_path = models.CharField(max_length=500, blank=True, help_text="Stored upload, relative to MEDIA_ROOT.")
     file_size = models.BigIntegerField(default=0)
+    # The Idempotency-Key header of the request that created the job (unique per project and user
+    # while set; cleared when a newer request reuses it after IDEMPOTENCY_HOURS), and a hash of the
+    # request (file content, name, format, options) to tell a retry from a different request.
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True)
     rows_read = models.PositiveIntegerField(default=0)
     rows_created = models.PositiveIntegerField(default=0)
     rows_updated = models.PositiveIntegerField(default=0)
@@ -63,6 +69,13 @@ class ImportJob(models.Model):
     class Meta:
         ordering = ("-created_at", "-id")
         indexes = [models.Index(fields=["project", "-created_at"], name="importjob_project_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "created_by", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="importjob_idempotency_key_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"import {self.pk} ({self.status})"

@@ -5,18 +5,26 @@ a bad file is refused before anything is written. ``import_run`` streams the row
 one, and writes batches of articles and tasks, each batch in its own transaction (the whole file
 in one when ``all_or_nothing``). Re-importing updates changed articles, leaves unchanged ones and
 every task, annotation and review alone, and creates tasks only for new articles.
+
+On PostgreSQL the batches are written by ``writer.CopyWriter`` (COPY + one upsert statement); each
+batch commits together with the job's progress, so the job row is a resume checkpoint. When the job
+ends it queues ``search.index_articles``, which computes the full-text documents of the written
+articles off the import's critical path (``projects.assignment.search``).
+
+``import_for_key`` finds the job an ``Idempotency-Key`` already created (see ``api``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from projects.core import events
@@ -27,9 +35,15 @@ from projects.core.services import audit_log
 from projects.imports import parsers, reader
 from projects.imports.errors import ImportFileError, RowError
 from projects.imports.mapping import map_row
-from projects.imports.models import MAX_STORED_ERRORS, ImportFormat, ImportJob, ImportStatus
+from projects.imports.models import (
+    IDEMPOTENCY_HOURS,
+    MAX_STORED_ERRORS,
+    ImportFormat,
+    ImportJob,
+    ImportStatus,
+)
 from projects.imports.options import ImportOptions
-from projects.imports.writer import BatchWriter
+from projects.imports.writer import BatchWriter, CopyWriter
 
 logger = logging.getLogger(__name__)
 UPLOAD_DIR = "imports"
@@ -62,13 +76,39 @@ def _discard(path: Path | str) -> None:
         pass
 
 
+def discard_upload(path: Path | str) -> None:
+    """Delete a stored upload (no error if it is gone)."""
+    _discard(path)
+
+
+def import_for_key(*, project: Project, actor, key: str) -> ImportJob | None:
+    """The job an earlier request with this Idempotency-Key created, if within ``IDEMPOTENCY_HOURS``.
+
+    An older job keeps its data but gives up the key, so the key can start a new import.
+    """
+    job = ImportJob.objects.filter(project=project, created_by=actor, idempotency_key=key).first()
+    if job is not None and job.created_at < timezone.now() - timezone.timedelta(hours=IDEMPOTENCY_HOURS):
+        ImportJob.objects.filter(pk=job.pk).update(idempotency_key="")
+        return None
+    return job
+
+
 def import_create(
-    *, project: Project, actor, path: Path, file_name: str, fmt: str | None = None, options: dict | None = None
+    *,
+    project: Project,
+    actor,
+    path: Path,
+    file_name: str,
+    fmt: str | None = None,
+    options: dict | None = None,
+    idempotency_key: str = "",
+    fingerprint: str = "",
 ) -> ImportJob:
     """Check a stored upload and create its queued import job (``jobs.import_enqueue`` runs it).
 
     Raises ``ImportFileError`` (and deletes the file) when the file as a whole cannot be imported;
-    nothing is written then.
+    nothing is written then. With ``idempotency_key``, a concurrent request that created a job with
+    the same key first makes this raise ``IntegrityError`` (the caller answers with that job).
     """
     try:
         if fmt and fmt not in ImportFormat.values:
@@ -96,6 +136,8 @@ def import_create(
             file_name=file_name[:255],
             file_path=str(path.relative_to(settings.MEDIA_ROOT)),
             file_size=size,
+            idempotency_key=idempotency_key,
+            request_fingerprint=fingerprint,
         )
         audit_log(
             actor=actor,
@@ -254,12 +296,22 @@ def import_run(*, job: ImportJob) -> ImportJob:
             message = f"{progress.counts['rows_failed']} row(s) could not be imported; see the errors."
         progress.save(status=status, message=message, finished_at=timezone.now())
     job.refresh_from_db()
+    if settings.IS_POSTGRES and (job.rows_created or job.rows_updated):
+        _schedule_search_index(job.project_id)
     events.emit(
         "import.finished",
         project_id=job.project_id,
         data={"import_id": job.pk, "status": job.status, "rows_created": job.rows_created},
     )
     return job
+
+
+def _schedule_search_index(project_id: int) -> None:
+    """Full-text documents of the written articles are computed after the import, not during it
+    (searches compute them on the fly meanwhile; see ``projects.assignment.search``)."""
+    from projects.assignment.jobs import search_index_job
+
+    transaction.on_commit(lambda: search_index_job.delay(project_id))
 
 
 def _run_all_or_nothing(job: ImportJob, path: str, options: ImportOptions, progress: _Progress):
@@ -283,16 +335,21 @@ def _run_all_or_nothing(job: ImportJob, path: str, options: ImportOptions, progr
 def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress, *, write: bool, atomic=True):
     project = job.project
     schema = project.label_schema
-    writer = BatchWriter(
+    writer_class = CopyWriter if connection.vendor == "postgresql" else BatchWriter
+    writer = writer_class(
         project=project, options=options, user_id=job.created_by_id, member_emails=_member_emails(project)
     )
     seen: set[int] = set()
     batch: list = []
     counts = progress.counts
+    started, write_seconds = time.perf_counter(), 0.0
 
     def write_and_save() -> bool:
+        nonlocal write_seconds
         if write:
+            began = time.perf_counter()
             result = writer.write(batch)
+            write_seconds += time.perf_counter() - began
             for key, value in result.items():
                 counts[key] += value
             fault_point("import.batch")
@@ -345,6 +402,13 @@ def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress,
             return progress.stopped_status(), ""
     if (batch or counts["rows_read"]) and not flush():
         return progress.stopped_status(), ""
+    if write:
+        total = time.perf_counter() - started
+        detail = "".join(f", {k} {v:.2f}s" for k, v in getattr(writer, "seconds", {}).items())
+        logger.info(
+            "import %s: %d rows in %.2fs: read+parse+map %.2fs, db write %.2fs%s",
+            job.pk, counts["rows_read"], total, total - write_seconds, write_seconds, detail,
+        )  # fmt: skip
     if counts["rows_read"] == 0:
         return ImportStatus.FAILED, "The file holds no rows."
     return ImportStatus.SUCCEEDED, ""

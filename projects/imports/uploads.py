@@ -3,6 +3,7 @@ and a body over ``IMPORT_MAX_UPLOAD_BYTES`` is not read at all."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from django.conf import settings
@@ -38,6 +39,8 @@ class ImportUploadHandler(FileUploadHandler):
         self.path: str | None = None
         self._fh = None
         self._size = 0
+        # With an Idempotency-Key, the file's hash (computed as it streams) identifies the request.
+        self.digest = hashlib.sha256() if request is not None and request.META.get("HTTP_IDEMPOTENCY_KEY") else None
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
         if content_length and content_length > self.limit + BODY_SLACK:
@@ -59,6 +62,8 @@ class ImportUploadHandler(FileUploadHandler):
             self.discard()
             raise StopUpload(connection_reset=False)
         self._fh.write(raw_data)
+        if self.digest is not None:
+            self.digest.update(raw_data)
         return None
 
     def file_complete(self, file_size: int):

@@ -12,8 +12,11 @@ import hashlib
 import json
 import logging
 import re
+import threading
+from collections import OrderedDict
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Min, OuterRef, Subquery
@@ -36,6 +39,7 @@ from projects.prelabel.labelers import (
     build_labeler,
     labeler_class,
 )
+from projects.prelabel.labelers.base import BaseLabeler
 from projects.prelabel.models import (
     ACTIVE_STATUSES,
     ChunkStatus,
@@ -261,14 +265,48 @@ def prelabel_run_plan(*, run_id: int) -> None:
             _enqueue(jobs.prelabel_chunk_job, chunk_id)
 
 
+LABELER_CACHE_SIZE = 8
+_labelers: OrderedDict[tuple, BaseLabeler] = OrderedDict()
+_labelers_lock = threading.Lock()
+
+
+def _run_labeler(run: PrelabelRun) -> BaseLabeler:
+    """The run's labeler, built once per worker process and reused for the run's other chunks.
+
+    The key holds the run, its fingerprint (labeler, config, model version, filter), the schema and
+    the labeler's own token (a trained model's file and checksum), so a changed schema or model, or
+    a reused run id, builds a new one. Labelers whose token is ``None`` are built per chunk.
+    """
+    context = _context(run)
+    cls = labeler_class(run.labeler_kind)
+    token = cls.cache_token(context)
+    if token is None:
+        return build_labeler(run.labeler_kind, config=run.config, context=context)
+    schema_digest = hashlib.sha256(orjson.dumps(context.schema, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    key = (run.pk, run.project_id, run.fingerprint, schema_digest, token)
+    with _labelers_lock:
+        labeler = _labelers.get(key)
+        if labeler is not None:
+            _labelers.move_to_end(key)
+            return labeler
+    labeler = build_labeler(run.labeler_kind, config=run.config, context=context)
+    with _labelers_lock:
+        _labelers[key] = labeler
+        while len(_labelers) > LABELER_CACHE_SIZE:
+            _labelers.popitem(last=False)
+    return labeler
+
+
 def _inputs(run: PrelabelRun, task_ids: list[int]) -> list[TaskInput]:
-    tasks = (
+    rows = (
         Task.objects.filter(project_id=run.project_id, pk__in=task_ids)
-        .select_related("article")
-        .only("id", "payload", "start_offset", "end_offset", "article__text")
         .order_by("id")
+        .values_list("id", "payload", "start_offset", "end_offset", "article__text")
     )
-    return [TaskInput(id=t.pk, text=t.text, payload=t.payload or {}) for t in tasks]
+    return [
+        TaskInput(pk, text if start is None else text[start:end], payload or {})
+        for pk, payload, start, end, text in rows
+    ]
 
 
 def _validated(run: PrelabelRun, inputs: list[TaskInput], answers: list) -> list[LabelerOutput | LabelerError]:
@@ -293,31 +331,41 @@ def _validated(run: PrelabelRun, inputs: list[TaskInput], answers: list) -> list
 
 
 def _upsert_postgres(*, project_id: int, model_version: str, outputs: list[LabelerOutput]) -> None:
-    """The same upsert as ``bulk_create(update_conflicts=True)``, as one multi-row VALUES statement.
+    """The same upsert as ``bulk_create(update_conflicts=True)``, as one statement with one parameter.
 
-    Django 5.2 bulk-inserts through UNNEST on PostgreSQL, and psycopg's array encoding of large
-    JSON values costs more than the insert itself (measured in bench/scenarios/prelabel.py).
+    The chunk's rows travel as one JSON array (serialized by orjson) that PostgreSQL unpacks with
+    ``jsonb_to_recordset``. A VALUES list with a placeholder per cell costs the client more than
+    the insert (psycopg parses the query and adapts each value), and Django's UNNEST bulk insert
+    spends it on encoding arrays of JSON (measured in bench/scenarios/prelabel.py).
     """
     table = Prediction._meta.db_table
     now = timezone.now()
-    rows = ", ".join(["(%s, %s, %s, %s::jsonb, %s, %s, %s, %s)"] * len(outputs))
-    params: list[Any] = []
-    for o in outputs:
-        params += [project_id, o.task_id, model_version, json.dumps(o.result), o.score, o.margin, now, now]
+    rows = orjson.dumps(
+        [{"task_id": o.task_id, "result": o.result, "score": o.score, "margin": o.margin} for o in outputs],
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    ).decode()
     sql = (
         f"INSERT INTO {table} (project_id, task_id, model_version, result, score, margin, created_at, updated_at) "
-        f"VALUES {rows} ON CONFLICT (task_id, model_version) DO UPDATE SET result = EXCLUDED.result, "
+        "SELECT %s, r.task_id, %s, r.result, r.score, r.margin, %s, %s "
+        "FROM jsonb_to_recordset(%s::jsonb) AS r(task_id bigint, result jsonb, score double precision, "
+        "margin double precision) "
+        "ON CONFLICT (task_id, model_version) DO UPDATE SET result = EXCLUDED.result, "
         "score = EXCLUDED.score, margin = EXCLUDED.margin, updated_at = EXCLUDED.updated_at"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [project_id, model_version, now, now, rows])
 
 
+@transaction.atomic(savepoint=False)
 def predictions_store(*, project_id: int, model_version: str, outputs: list[LabelerOutput]) -> None:
     """Upsert predictions on (task, model version) and refresh the tasks' uncertainty."""
     if not outputs:
         return
     if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # Two statements per chunk, each a few milliseconds of work; with stale statistics the
+            # planner can rate them above jit_above_cost and spend half a second compiling them.
+            cursor.execute("SET LOCAL jit = off")
         _upsert_postgres(project_id=project_id, model_version=model_version, outputs=outputs)
     else:
         Prediction.objects.bulk_create(
@@ -336,6 +384,20 @@ def predictions_store(*, project_id: int, model_version: str, outputs: list[Labe
             unique_fields=["task", "model_version"],
             update_fields=["result", "score", "margin", "updated_at"],
         )
+    task_ids = [o.task_id for o in outputs]
+    if connection.vendor == "postgresql":
+        # Rows whose uncertainty is unchanged (a re-run, a labeler without margins) are not rewritten.
+        with connection.cursor() as cursor:
+            lowest_sql = (
+                f"(SELECT MIN(p.margin) FROM {Prediction._meta.db_table} p "
+                "WHERE p.task_id = t.id AND p.margin IS NOT NULL)"
+            )
+            cursor.execute(
+                f"UPDATE {Task._meta.db_table} AS t SET uncertainty = {lowest_sql} "
+                f"WHERE t.id = ANY(%s) AND t.uncertainty IS DISTINCT FROM {lowest_sql}",
+                [task_ids],
+            )
+        return
     lowest = (
         Prediction.objects.filter(task=OuterRef("pk"), margin__isnull=False)
         .order_by()
@@ -343,7 +405,7 @@ def predictions_store(*, project_id: int, model_version: str, outputs: list[Labe
         .annotate(m=Min("margin"))
         .values("m")[:1]
     )
-    Task.objects.filter(pk__in=[o.task_id for o in outputs]).update(uncertainty=Subquery(lowest))
+    Task.objects.filter(pk__in=task_ids).update(uncertainty=Subquery(lowest))
 
 
 def prelabel_chunk_process(*, chunk_id: int) -> str:
@@ -359,7 +421,7 @@ def prelabel_chunk_process(*, chunk_id: int) -> str:
     inputs = _inputs(run, chunk.task_ids)
     gone = sorted(set(chunk.task_ids) - {t.id for t in inputs})
     try:
-        labeler = build_labeler(run.labeler_kind, config=run.config, context=_context(run))
+        labeler = _run_labeler(run)
         answers = _validated(run, inputs, labeler.predict(inputs)) if inputs else []
         bad = [a for a in answers if isinstance(a, LabelerError)]
         if labeler.remote and bad:

@@ -69,6 +69,13 @@ class BaseLabeler:
     def default_model_version(cls, *, name: str, config: dict, project_id: int) -> str:
         return name
 
+    @classmethod
+    def cache_token(cls, context: LabelerContext) -> str | None:
+        """What, besides the run and its config, identifies this labeler's built state; ``None``
+        means "build it anew for every chunk". Local labelers are built once per worker process and
+        run (rules compile their automata and patterns, the model loads its artefact) and reused."""
+        return ""
+
     def setup(self) -> None:
         """Called once per run before the first batch (remote labelers announce the schema)."""
 

@@ -10,8 +10,10 @@ all-or-nothing: one bad item fails the whole batch, so a half-broken backend sto
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
+import math
 import re
 import time
 from string import Template
@@ -44,6 +46,40 @@ USER_AGENT = "annotator-prelabel/1"
 
 class EndpointError(LabelerUnavailable):
     pass
+
+
+# --- margins for active learning --------------------------------------------------------------
+#
+# The queue serves the lowest margin first (``Task.uncertainty``). Local labelers know their
+# class probabilities; remote ones say less, so their margin is derived from what they answer:
+#
+# - per-option probabilities of a choice field (a Label Studio ``choices`` item's ``"scores":
+#   {option: p}``, or the alternatives an OpenAI-compatible server gives in ``top_logprobs`` at the
+#   token where the option is written): best minus second best; ``|2p - 1|`` at worst over the
+#   options of a multiple-choice field (as the scikit-learn model does);
+# - a single confidence p for what was chosen (a choice item's or the prediction's ``score``):
+#   ``max(0, 2p - 1)``. The other options share at most 1 - p, so best minus second best is at least
+#   2p - 1 (exactly that with two options); below p = 0.5 nothing is known and the margin is 0,
+#   the least certain.
+#
+# The prediction's margin is the smallest over its choice fields, else the one from its score.
+
+
+def margin_from_score(score: float | None) -> float | None:
+    return None if score is None else max(0.0, 2.0 * score - 1.0)
+
+
+def margin_from_probabilities(probabilities: list[float], *, multiple: bool = False) -> float:
+    if multiple:
+        return min(abs(2.0 * p - 1.0) for p in probabilities)
+    ordered = sorted(probabilities, reverse=True)
+    return ordered[0] - (ordered[1] if len(ordered) > 1 else 0.0)
+
+
+def _probability(value: Any) -> float | None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+        return None
+    return min(max(float(value), 0.0), 1.0)
 
 
 def _pinned(url: str, addresses: list[str]) -> tuple[str, dict[str, str], dict[str, Any]]:
@@ -144,6 +180,10 @@ class RemoteLabeler(BaseLabeler):
     remote = True
 
     @classmethod
+    def cache_token(cls, context) -> str | None:
+        return None  # nothing costly to build: a fresh client per chunk
+
+    @classmethod
     def default_model_version(cls, *, name: str, config: dict, project_id: int) -> str:
         return config.get("model_version") or f"{cls.kind}-{name}"
 
@@ -219,10 +259,39 @@ class LabelStudioBackendLabeler(RemoteLabeler):
             except MappingError as exc:
                 raise EndpointError(f"{where}: malformed prediction for task {task.id}: {exc}") from None
             score = prediction.get("score")
-            if score is not None and (not isinstance(score, (int, float)) or isinstance(score, bool)):
+            if score is not None and _probability(score) is None:
                 raise EndpointError(f"{where}: malformed prediction for task {task.id}: score is not a number")
-            out.append(LabelerOutput(task.id, result, None if score is None else min(max(float(score), 0.0), 1.0)))
+            score = _probability(score)
+            try:
+                margins = self._choice_margins(prediction["result"])
+            except ValueError as exc:
+                raise EndpointError(f"{where}: malformed prediction for task {task.id}: {exc}") from None
+            margin = min(margins) if margins else margin_from_score(score)
+            out.append(LabelerOutput(task.id, result, score, margin))
         return out
+
+    def _choice_margins(self, items: list) -> list[float]:
+        """A margin per ``choices`` item of a choice field, from its per-option ``scores`` or its ``score``."""
+        choice_fields = fields_of(self.context.schema, "choice")
+        margins = []
+        for i, item in enumerate(items):
+            field = choice_fields.get(item.get("from_name"))
+            if field is None:
+                continue
+            scores = item.get("scores", item["value"].get("scores"))
+            if scores is not None:
+                if not isinstance(scores, dict) or not scores:
+                    raise ValueError(f"result[{i}].scores must map options to probabilities")
+                probabilities = [_probability(p) for p in scores.values()]
+                if any(p is None for p in probabilities) or not set(scores) <= set(field["options"]):
+                    raise ValueError(f"result[{i}].scores must map options of {field['name']} to numbers")
+                margins.append(margin_from_probabilities(probabilities, multiple=bool(field.get("multiple"))))
+            elif item.get("score") is not None:
+                probability = _probability(item["score"])
+                if probability is None:
+                    raise ValueError(f"result[{i}].score is not a number")
+                margins.append(margin_from_score(probability))
+        return margins
 
     def predict(self, tasks: list[TaskInput]) -> list[LabelerOutput | LabelerError]:
         size = self.config["batch_size"]
@@ -236,6 +305,7 @@ DEFAULT_PROMPT = (
     "Label the text below. Answer with one JSON object that maps each field name to its value and "
     "nothing else.\n\nFields:\n$fields\n\nText:\n$text"
 )
+TOP_LOGPROBS = 5
 FENCE_RE = re.compile(r"^```(?:json)?\s*|\s*```$")
 
 
@@ -282,6 +352,70 @@ def locate_spans(text: str, spans: Any) -> list[dict]:
     return out
 
 
+def _token_table(logprobs: Any) -> tuple[str, list[int], list[dict]] | None:
+    """(the tokens joined, each token's start offset, the tokens) or ``None`` when unusable."""
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(content, list) or not content:
+        return None
+    starts, parts, position = [], [], 0
+    for token in content:
+        if not (
+            isinstance(token, dict)
+            and isinstance(token.get("token"), str)
+            and isinstance(token.get("logprob"), (int, float))
+            and isinstance(token.get("top_logprobs", []), list)
+        ):
+            return None
+        starts.append(position)
+        parts.append(token["token"])
+        position += len(token["token"])
+    return "".join(parts), starts, content
+
+
+def _token_probabilities(token: dict) -> list[float]:
+    """The probabilities of the alternatives at a token (the chosen one included)."""
+    found = {token["token"]: math.exp(min(token["logprob"], 0.0))}
+    for alternative in token.get("top_logprobs") or []:
+        if isinstance(alternative, dict) and isinstance(alternative.get("logprob"), (int, float)):
+            found.setdefault(str(alternative.get("token")), math.exp(min(alternative["logprob"], 0.0)))
+    return list(found.values())
+
+
+def logprob_confidence(schema: dict, result: dict, logprobs: Any) -> tuple[float | None, float | None]:
+    """(score, margin) of a chat answer from its token log-probabilities, or (None, None).
+
+    For each choice field the answer holds, the token where each chosen option starts is where
+    the model decided: its probability is the confidence, and the gap to the best alternative
+    token the margin. Without choice fields the score is the geometric-mean token probability.
+    """
+    table = _token_table(logprobs)
+    if table is None:
+        return None, None
+    text, starts, tokens = table
+    scores, margins = [], []
+    for name in fields_of(schema, "choice"):
+        chosen = result.get(name)
+        values = chosen if isinstance(chosen, list) else [chosen]
+        key = re.search(rf'"{re.escape(name)}"\s*:\s*', text)
+        if key is None or not all(isinstance(v, str) for v in values):
+            continue
+        field_margins = []
+        for value in values:
+            at = text.find(json.dumps(value)[1:-1], key.end())
+            if at < 0:
+                continue
+            token = tokens[bisect.bisect_right(starts, at) - 1]
+            probabilities = _token_probabilities(token)
+            scores.append(probabilities[0])
+            field_margins.append(margin_from_probabilities(probabilities))
+        if field_margins:
+            margins.append(min(field_margins))
+    if scores:
+        return sum(scores) / len(scores), min(margins)
+    score = math.exp(sum(min(t["logprob"], 0.0) for t in tokens) / len(tokens))
+    return score, margin_from_score(score)
+
+
 @register
 class OpenAIChatLabeler(RemoteLabeler):
     """An OpenAI-compatible ``/chat/completions`` endpoint prompted to answer in JSON."""
@@ -290,7 +424,9 @@ class OpenAIChatLabeler(RemoteLabeler):
 
     @classmethod
     def validate_config(cls, config: Any, schema: dict) -> dict:
-        out = _common_config(config, allowed={"model", "prompt", "system", "temperature", "max_tokens", "json_mode"})
+        out = _common_config(
+            config, allowed={"model", "prompt", "system", "temperature", "max_tokens", "json_mode", "logprobs"}
+        )
         model = config.get("model")
         if not isinstance(model, str) or not model.strip() or len(model) > 200:
             raise LabelerConfigError("config.model must name the model.", fields={"config.model": "required"})
@@ -312,6 +448,7 @@ class OpenAIChatLabeler(RemoteLabeler):
         out["temperature"] = _number(config, "temperature", 0, 0, 2)
         out["max_tokens"] = _number(config, "max_tokens", 1024, 1, 100_000, integer=True)
         out["json_mode"] = bool(config.get("json_mode", True))
+        out["logprobs"] = bool(config.get("logprobs", False))
         return out
 
     def _endpoint(self) -> str:
@@ -359,6 +496,8 @@ class OpenAIChatLabeler(RemoteLabeler):
             }
             if self.config.get("json_mode", True):
                 body["response_format"] = {"type": "json_object"}
+            if self.config.get("logprobs"):
+                body["logprobs"], body["top_logprobs"] = True, TOP_LOGPROBS
             answer = self._request("POST", self._endpoint(), body)
             try:
                 content = answer["choices"][0]["message"]["content"]
@@ -367,7 +506,12 @@ class OpenAIChatLabeler(RemoteLabeler):
                     f"{self.config['url']}: malformed chat completion (no choices[0].message.content)"
                 ) from None
             try:
-                out.append(LabelerOutput(task.id, self._parse(task, content), None))
+                result = self._parse(task, content)
             except ValueError as exc:  # json.JSONDecodeError is a ValueError
                 out.append(LabelerError(task.id, f"the model's answer is not usable JSON: {exc}"))
+                continue
+            score = margin = None
+            if self.config.get("logprobs"):
+                score, margin = logprob_confidence(self.context.schema, result, answer["choices"][0].get("logprobs"))
+            out.append(LabelerOutput(task.id, result, score, margin))
         return out

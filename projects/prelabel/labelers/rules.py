@@ -50,10 +50,6 @@ WORD_RE = re.compile(r"\w+")
 MAX_ALTERNATION = 50  # above this many keywords, counting all words beats a regex alternation
 
 
-def _is_word(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
-
-
 def _lower_same_length(text: str) -> str:
     lowered = text.lower()
     if len(lowered) == len(text):
@@ -170,6 +166,8 @@ class RulesLabeler(BaseLabeler):
         self.fields = fields_of(self.context.schema)
         self.rules = self.config["rules"]
         self.min_hits = self.config.get("min_hits", 1)
+        # (field, option or None, span label or None, weight) per rule, for the per-hit loop.
+        self.targets = [(r["field"], r.get("value"), r.get("label"), r["weight"]) for r in self.rules]
         self.automata: dict[bool, ahocorasick.Automaton] = {}
         # Single-word keywords of choice rules only need counts: the text's words are counted in
         # C (findall + Counter), so frequent keywords cost nothing per occurrence in Python.
@@ -217,12 +215,20 @@ class RulesLabeler(BaseLabeler):
     def _hits(self, text: str, cache: dict) -> list[tuple[int, int, int]]:
         """(rule index, start, end) for every whole-word term and pattern match."""
         hits: list[tuple[int, int, int]] = []
+        size = len(text)
         for case_sensitive, automaton in self.automata.items():
             haystack = self._haystack(text, case_sensitive, cache)
             for end_index, (length, indexes) in automaton.iter(haystack):
+                # Whole words only (inlined: this loop runs for every match of every term).
                 start, end = end_index - length + 1, end_index + 1
-                if (start > 0 and _is_word(text[start - 1])) or (end < len(text) and _is_word(text[end])):
-                    continue
+                if start > 0:
+                    before = text[start - 1]
+                    if before.isalnum() or before == "_":
+                        continue
+                if end < size:
+                    after = text[end]
+                    if after.isalnum() or after == "_":
+                        continue
                 for index in indexes:
                     hits.append((index, start, end))
         for index, pattern in self.patterns:
@@ -252,17 +258,18 @@ class RulesLabeler(BaseLabeler):
         hits = self._hits(task.text, cache)
         votes: dict[str, dict[str, float]] = {}
         spans: dict[str, list[tuple[int, int, str]]] = {}
+        targets = self.targets
         for index, count in self._word_counts(task.text, cache):
-            rule = self.rules[index]
-            field_votes = votes.setdefault(rule["field"], {})
-            field_votes[rule["value"]] = field_votes.get(rule["value"], 0.0) + rule["weight"] * count
+            field, value, _, weight = targets[index]
+            field_votes = votes.setdefault(field, {})
+            field_votes[value] = field_votes.get(value, 0.0) + weight * count
         for index, start, end in hits:
-            rule = self.rules[index]
-            if "value" in rule:
-                field_votes = votes.setdefault(rule["field"], {})
-                field_votes[rule["value"]] = field_votes.get(rule["value"], 0.0) + rule["weight"]
+            field, value, label, weight = targets[index]
+            if value is not None:
+                field_votes = votes.setdefault(field, {})
+                field_votes[value] = field_votes.get(value, 0.0) + weight
             else:
-                spans.setdefault(rule["field"], []).append((start, end, rule["label"]))
+                spans.setdefault(field, []).append((start, end, label))
         result: dict[str, Any] = {}
         scores: list[float] = []
         margins: list[float] = []
@@ -283,7 +290,7 @@ class RulesLabeler(BaseLabeler):
                 margins.append((best - second) / total)
         for name, found in spans.items():
             # Longest leftmost match wins where matches overlap.
-            found.sort(key=lambda s: (s[0], -(s[1] - s[0]), s[2]))
+            found.sort(key=lambda s: (s[0], -s[1], s[2]))
             kept_spans, last_end = [], -1
             for start, end, label in found:
                 if start >= last_end:

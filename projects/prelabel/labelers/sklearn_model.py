@@ -193,13 +193,22 @@ class SklearnLabeler(BaseLabeler):
                 out[key] = value
         return out
 
+    @staticmethod
+    def _row(context) -> TrainedModel | None:
+        version = int(context.model_version.removeprefix("sklearn-"))
+        return TrainedModel.objects.filter(project_id=context.project_id, version=version).first()
+
+    @classmethod
+    def cache_token(cls, context) -> str | None:
+        row = cls._row(context)
+        return None if row is None else f"{row.path}:{row.sha256}"
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         # The path and checksum come from our own TrainedModel row, never from the config.
-        version = int(self.context.model_version.removeprefix("sklearn-"))
-        row = TrainedModel.objects.filter(project_id=self.context.project_id, version=version).first()
+        row = self._row(self.context)
         if row is None:
-            raise LabelerUnavailable(f"No trained model sklearn-{version} in this project.")
+            raise LabelerUnavailable(f"No trained model {self.context.model_version} in this project.")
         self.artefact = load_artefact(row.path, row.sha256)
         self.automata: dict[str, ahocorasick.Automaton] = {}
         for name, spec in self.artefact["spans"].items():
@@ -234,33 +243,38 @@ class SklearnLabeler(BaseLabeler):
         if self.artefact["choice"]:
             matrix = self.artefact["vectorizer"].transform([t.text for t in tasks])
             for name, spec in self.artefact["choice"].items():
-                proba = spec["clf"].predict_proba(matrix)
+                proba = np.asarray(spec["clf"].predict_proba(matrix), dtype=np.float64)
                 classes = spec["classes"]
-                for i, row in enumerate(proba):
-                    if spec["multiple"]:
-                        chosen = [classes[j] for j, p in enumerate(row) if p >= 0.5]
-                        if chosen:
-                            results[i][name] = chosen
-                        scores[i].append(float(np.mean([max(p, 1 - p) for p in row])))
-                        margins[i].append(float(np.min(np.abs(2 * row - 1))))
-                    else:
-                        order = np.argsort(row)[::-1]
-                        best = float(row[order[0]])
-                        second = float(row[order[1]]) if len(order) > 1 else 0.0
-                        results[i][name] = str(classes[order[0]])
-                        scores[i].append(best)
-                        margins[i].append(best - second)
+                if spec["multiple"]:
+                    chosen = proba >= 0.5
+                    confidence = np.maximum(proba, 1 - proba).mean(axis=1)
+                    margin = np.abs(2 * proba - 1).min(axis=1)
+                    for i in range(len(tasks)):
+                        picked = [classes[j] for j in np.flatnonzero(chosen[i])]
+                        if picked:
+                            results[i][name] = picked
+                        scores[i].append(float(confidence[i]))
+                        margins[i].append(float(margin[i]))
+                else:
+                    best_index = proba.argmax(axis=1)
+                    top = np.sort(proba, axis=1)
+                    best = top[:, -1]
+                    second = top[:, -2] if proba.shape[1] > 1 else np.zeros(len(tasks))
+                    for i in range(len(tasks)):
+                        results[i][name] = str(classes[best_index[i]])
+                        scores[i].append(float(best[i]))
+                        margins[i].append(float(best[i] - second[i]))
         for name in self.automata:
             for i, task in enumerate(tasks):
                 spans, shares = self._spans(name, task.text)
                 results[i][name] = spans
                 if shares:
-                    scores[i].append(float(np.mean(shares)))
+                    scores[i].append(sum(shares) / len(shares))
         return [
             LabelerOutput(
                 task.id,
                 results[i],
-                float(np.mean(scores[i])) if scores[i] else None,
+                sum(scores[i]) / len(scores[i]) if scores[i] else None,
                 min(margins[i]) if margins[i] else None,
             )
             for i, task in enumerate(tasks)

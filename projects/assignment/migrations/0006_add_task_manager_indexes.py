@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('assignment', '0004_task_manager_indexes'),
+        ('assignment', '0005_article_search_document'),
         ('documents', '0001_initial'),
         ('projects', '0001_initial'),
     ]

@@ -1,0 +1,45 @@
+"""PostgreSQL imports write each batch with COPY and one upsert statement: counts, row errors and
+rows are those of the ORM path, and a re-import creates nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from projects.assignment.models import Task
+from projects.documents.models import Article
+from projects.imports import services
+
+
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="the COPY writer is used on PostgreSQL only")
+@pytest.mark.django_db(transaction=True)
+def test_copy_writer_import_counts_rows_and_errors_in_batches(client_for, manager, project, media, monkeypatch):
+    writers = []
+    real = services.CopyWriter
+    monkeypatch.setattr(services, "CopyWriter", lambda **kw: writers.append(real(**kw)) or writers[-1])
+    rows = [json.dumps({"id": f"p{i}", "text": f"Text {i}.", "domain": "news"}) for i in range(25)]
+    rows[5:5] = ["{not json", json.dumps({"id": "empty", "text": "  "}), json.dumps({"id": "p3", "text": "Again."})]
+    content = ("\n".join(rows) + "\n").encode()
+    client = client_for(manager)
+    url = f"/api/v1/projects/{project.pk}/imports/"
+
+    def run():
+        data = {"file": SimpleUploadedFile("p.jsonl", content), "batch_size": "4", "split": "paragraph"}
+        response = client.post(url, data, format="multipart")
+        assert response.status_code == 202, response.content
+        return client.get(f"{url}{response.json()['id']}/").json()
+
+    job = run()
+    assert len(writers) == 1  # the import went through the COPY writer
+    assert job["status"] == "succeeded", job
+    counts = [job[k] for k in ("rows_read", "rows_created", "rows_updated", "rows_unchanged", "rows_failed")]
+    assert counts == [28, 25, 0, 0, 3] and job["tasks_created"] == 25
+    assert [e["line"] for e in job["errors"]] == [6, 7, 8]
+    assert "duplicate id 'p3'" in job["errors"][2]["message"]
+    assert Article.objects.filter(project=project).count() == 25
+    assert Task.objects.filter(project=project).count() == 25
+    again = run()
+    assert (again["rows_created"], again["rows_unchanged"], again["tasks_created"]) == (0, 25, 0)
