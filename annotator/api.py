@@ -5,10 +5,14 @@ Every error response has the shape ``{"error": {"code": "...", "message": "...",
 
 from __future__ import annotations
 
+import json
+from functools import cached_property, partial
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import DataError
+from django.core.paginator import Paginator
+from django.db import DataError, connections
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
@@ -22,6 +26,87 @@ class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+
+class CappedCountPaginator(Paginator):
+    """A paginator for lists that can reach millions of rows (the task manager).
+
+    - Counting a million matching rows costs far more than fetching a page of them (the count
+      walks every row; the page stops after 50). When PostgreSQL's planner expects more than
+      ``ESTIMATE_FROM`` rows its estimate is the count; otherwise rows are counted exactly up to
+      ``COUNT_CAP`` (``count(*)`` over a ``LIMIT``ed subquery), and estimated past it.
+      ``count_is_estimate`` tells which.
+    - ``ids``, when given, is the same list as bare ids (no joins): counts run on it, and a page
+      deep in the list is found on it first (an index-only walk past the offset), then only its
+      rows are loaded, instead of joining every skipped row.
+    """
+
+    COUNT_CAP = 10_000
+    ESTIMATE_FROM = 100_000
+    DEFERRED_FROM = 1_000  # offsets below this load the page directly
+
+    def __init__(self, object_list, per_page, *args, ids=None, **kwargs) -> None:
+        super().__init__(object_list, per_page, *args, **kwargs)
+        self.ids = ids
+        self.count_is_estimate = False
+
+    def _estimate(self, queryset) -> int:
+        sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+        with connections[queryset.db].cursor() as cursor:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+            plan = cursor.fetchone()[0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        return int(plan[0]["Plan"]["Plan Rows"])
+
+    @cached_property
+    def count(self) -> int:
+        rows = (self.ids if self.ids is not None else self.object_list.values("pk")).order_by()
+        if not settings.IS_POSTGRES:
+            return rows.count()
+        estimate = self._estimate(rows)
+        if estimate > self.ESTIMATE_FROM:
+            self.count_is_estimate = True
+            return estimate
+        capped = rows[: self.COUNT_CAP + 1].count()
+        if capped <= self.COUNT_CAP:
+            return capped
+        self.count_is_estimate = True
+        return max(self.COUNT_CAP + 1, estimate)
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        if self.ids is None or bottom < self.DEFERRED_FROM:
+            return super().page(number)
+        ids = list(self.ids[bottom : bottom + self.per_page])
+        rows = {row.pk: row for row in self.object_list.filter(pk__in=ids)}
+        return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
+
+
+class EstimatedCountPagination(Pagination):
+    """Pagination for lists that can reach millions of rows (the task manager): see
+    ``CappedCountPaginator``. The body adds ``count_is_estimate``."""
+
+    django_paginator_class = CappedCountPaginator
+
+    def paginate_queryset(self, queryset, request, view=None):
+        # The view may offer the same list as bare ids (``page_ids(queryset)``): see the paginator.
+        ids = view.page_ids(queryset) if view is not None and hasattr(view, "page_ids") else None
+        self.django_paginator_class = partial(CappedCountPaginator, ids=ids)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data) -> Response:
+        response = super().get_paginated_response(data)
+        response.data["count_is_estimate"] = getattr(self.page.paginator, "count_is_estimate", False)
+        return response
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        schema = super().get_paginated_response_schema(schema)
+        schema["properties"]["count_is_estimate"] = {
+            "type": "boolean",
+            "description": f"true when more than {CappedCountPaginator.COUNT_CAP} rows match and count is estimated",
+        }
+        return schema
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict[str, Any]:

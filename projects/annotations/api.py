@@ -41,6 +41,27 @@ class AnnotationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def annotation_data(annotation: Annotation, *, username: str) -> dict:
+    """``AnnotationSerializer``'s output built by hand, for the submit path (every submission
+    renders one; a ModelSerializer builds its fields anew for each instance)."""
+    return {
+        "id": annotation.pk,
+        "task": annotation.task_id,
+        "user": annotation.user_id,
+        "username": username,
+        "result": annotation.result,
+        "status": annotation.status,
+        "review_state": annotation.review_state,
+        "reviewed_result": annotation.reviewed_result,
+        "lead_time": annotation.lead_time,
+        "prediction": annotation.prediction_id,
+        "guideline_version": annotation.guideline_version,
+        "created_at": annotation.created_at,
+        "updated_at": annotation.updated_at,
+        "submitted_at": annotation.submitted_at,
+    }
+
+
 class AnnotationInputSerializer(serializers.Serializer):
     result = serializers.JSONField(help_text="Field name → value, validated against the project's label schema.")
     lead_time = serializers.FloatField(required=False, min_value=0, help_text="Seconds spent since the last save.")
@@ -92,7 +113,8 @@ class TaskAnnotationsView(APIView):
         )
         fault_point("annotation.submitted")
         return Response(
-            AnnotationSerializer(annotation).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            annotation_data(annotation, username=request.user.username),
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
 

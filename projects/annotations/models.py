@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from projects.assignment.models import Task
 from projects.core.models import Project
@@ -52,6 +53,13 @@ class Annotation(models.Model):
             models.Index(fields=["project", "status", "task"], name="annotation_export_idx"),
             models.Index(fields=["project", "user", "status"], name="annotation_user_idx"),
             models.Index(fields=["project", "review_state"], name="annotation_review_idx"),
+            # The reviewer queue: a project's pending submissions, oldest first (partial: only the
+            # backlog is indexed, so it stays small however many annotations are done).
+            models.Index(
+                fields=["project", "submitted_at", "id"],
+                name="annotation_review_queue_idx",
+                condition=Q(status="submitted", review_state="pending"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,7 +1,7 @@
 """Review workflow: which submissions need review, the reviewer queue, verdicts, adjudication.
 
 Rules:
-- On submit, ``review_on_submit`` decides the annotation's ``review_state`` from the project's
+- On submit, ``review_state_on_submit`` decides the annotation's ``review_state`` from the project's
   review policy: ``none`` leaves it unreviewed, ``all`` makes it ``pending``, ``sample`` makes
   ``review_sample_percent`` % of annotations pending. The sample is deterministic (a hash of the
   project and annotation ids), so the same annotation is always in or out of it.
@@ -90,24 +90,21 @@ def effective_result(annotation: Annotation) -> dict:
 # --- submit hook ------------------------------------------------------------------------------
 
 
-def review_on_submit(*, project: Project, annotation: Annotation) -> None:
-    """Called by ``annotation_submit`` after saving, inside its transaction: set the review state.
+def review_state_on_submit(*, project: Project, previous: str, annotation_id: int | None) -> str | None:
+    """The review state an annotation takes when submitted (``previous``: its state before).
 
-    ``annotation.review_state`` still holds the state from before this submission.
+    Returns None when the project samples reviews and the annotation has no id yet (the sample
+    is drawn by id): ask again once it is saved.
     """
-    previous = annotation.review_state
     if previous in FINAL_STATES:
         raise Conflict(
             "This annotation has already been reviewed and can no longer be changed.", code="already_reviewed"
         )
     if previous in (ReviewState.REJECTED, ReviewState.PENDING):
-        state = ReviewState.PENDING
-    else:
-        state = ReviewState.PENDING if review_needed(project=project, annotation_id=annotation.pk) else ReviewState.NONE
-    if state != previous or annotation.reviewed_result is not None:
-        Annotation.objects.filter(pk=annotation.pk).update(review_state=state, reviewed_result=None)
-        annotation.review_state = state
-        annotation.reviewed_result = None
+        return ReviewState.PENDING
+    if annotation_id is None and project.review_policy == ReviewPolicy.SAMPLE:
+        return None
+    return ReviewState.PENDING if review_needed(project=project, annotation_id=annotation_id) else ReviewState.NONE
 
 
 # --- reviewer queue ---------------------------------------------------------------------------

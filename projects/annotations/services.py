@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from projects.annotations import reviews
-from projects.annotations.models import Annotation, AnnotationStatus, Comment
-from projects.assignment.models import Assignment, Task
-from projects.assignment.services import assignment_record_submission, holding_q
+from projects.annotations.models import Annotation, AnnotationStatus, Comment, ReviewState
+from projects.assignment.models import Assignment, AssignmentStatus, Task
+from projects.assignment.services import assignment_record_submission, holding_q, task_lock_for_submission
 from projects.core import events
 from projects.core.exceptions import Conflict, ValidationFailed
 from projects.core.faults import fault_point
@@ -73,6 +74,9 @@ def annotation_submit(
 
     Submitting again updates the same annotation. A user without a live lease may submit only
     while the task still has a free slot, so overlap N means at most N annotators.
+
+    Cost, first submission: lock the task (reading the user's assignment with it), lock the
+    annotation, write it, the assignment and the task counters: five statements.
     """
     project = task.project
     normalized = validate_result(project.label_schema, result, text=task.text, payload=task.payload)
@@ -80,17 +84,26 @@ def annotation_submit(
     prediction_id = _check_prediction(task, prediction_id)
     guideline_version = _check_guideline_version(task, guideline_version)
     now = timezone.now()
-    task = Task.objects.select_for_update().get(pk=task.pk)
+    locked = task_lock_for_submission(task=task, user=user)
+    my_status, my_expires_at = locked["my_status"], locked["my_expires_at"]
     annotation = Annotation.objects.select_for_update().filter(task=task, user=user).first()
     first_submission = annotation is None or annotation.status != AnnotationStatus.SUBMITTED
     if first_submission:
-        mine = Assignment.objects.filter(holding_q(now), task=task, user=user).exists()
+        mine = my_status == AssignmentStatus.SUBMITTED or (
+            my_status == AssignmentStatus.LEASED and my_expires_at is not None and my_expires_at > now
+        )
         if not mine:
             held = Assignment.objects.filter(holding_q(now), task=task).count()
             if held >= project.overlap:
                 raise Conflict("This task already has all the annotations it needs.", code="task_full")
     if annotation is None:
         annotation = Annotation(task=task, user=user, project_id=task.project_id)
+    # None: a sampled review policy draws by the annotation's id, known once it is inserted.
+    state = reviews.review_state_on_submit(
+        project=project, previous=annotation.review_state, annotation_id=annotation.pk
+    )
+    annotation.review_state = state or ReviewState.NONE
+    annotation.reviewed_result = None
     annotation.result = normalized
     annotation.draft = None
     annotation.status = AnnotationStatus.SUBMITTED
@@ -100,14 +113,23 @@ def annotation_submit(
     if prediction_id is not None:
         annotation.prediction_id = prediction_id
     annotation.save()
-    reviews.review_on_submit(project=project, annotation=annotation)
-    assignment_record_submission(task=task, user=user)
+    if state is None:
+        state = reviews.review_state_on_submit(project=project, previous=ReviewState.NONE, annotation_id=annotation.pk)
+        if state != ReviewState.NONE:
+            Annotation.objects.filter(pk=annotation.pk).update(review_state=state)
+            annotation.review_state = state
+    leased_delta = assignment_record_submission(task=task, user=user, previous=my_status, now=now)
+    counters = {}
+    if leased_delta:
+        counters["leased_count"] = F("leased_count") + leased_delta
     if first_submission:
         # The task row is locked above, so reading then writing the counter is safe.
-        count = task.submitted_count + 1
-        Task.objects.filter(pk=task.pk).update(submitted_count=count, is_complete=count >= project.overlap)
-        if count == project.overlap:
-            events.emit("task.completed", project_id=project.pk, data={"task_id": task.pk})
+        count = locked["submitted_count"] + 1
+        counters.update(submitted_count=count, is_complete=count >= project.overlap)
+    if counters:
+        Task.objects.filter(pk=task.pk).update(**counters)
+    if first_submission and locked["submitted_count"] + 1 == project.overlap:
+        events.emit("task.completed", project_id=project.pk, data={"task_id": task.pk})
     events.emit(
         "annotation.submitted",
         project_id=project.pk,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import Exists, OuterRef, Subquery
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -13,7 +14,7 @@ from projects.assignment import manager_api, services
 from projects.assignment.models import Assignment, AssignmentStatus, Task
 from projects.core.exceptions import NoTaskAvailable, NotFound
 from projects.core.models import Membership, Role
-from projects.core.permissions import ProjectRolePermission, check_token_scope, membership_for, require_role
+from projects.core.permissions import ProjectRolePermission, check_token_scope, require_role
 
 
 class ArticleBriefSerializer(serializers.Serializer):
@@ -89,22 +90,95 @@ class TaskWorkSerializer(serializers.ModelSerializer):
         return assignment.expires_at.isoformat() if assignment and assignment.expires_at else None
 
 
+def task_work_data(task: Task, *, user, assignment: Assignment | None) -> dict:
+    """``TaskWorkSerializer``'s output, built by hand: the queue renders it on every next-task call.
+
+    The PostgreSQL queue read the predictions and the user's own annotation in its claim
+    statement (``task.queue_extras``); otherwise they are read here.
+    """
+    extras = getattr(task, "queue_extras", None)
+    if extras is None:
+        predictions = [
+            {"id": p.pk, "model_version": p.model_version, "result": p.result, "score": p.score}
+            for p in task.predictions.order_by("-created_at", "id")
+        ]
+        annotation = task.annotations.filter(user=user).first()
+        mine = (
+            None
+            if annotation is None
+            else {
+                "id": annotation.pk,
+                "status": annotation.status,
+                "draft": annotation.draft,
+                "result": annotation.result,
+                "submitted_at": annotation.submitted_at,
+                "review_state": annotation.review_state,
+            }
+        )
+    else:
+        predictions, mine = extras["predictions"], extras["mine"]
+    article = task.article
+    return {
+        "id": task.pk,
+        "project": task.project_id,
+        "article": {
+            "id": article.pk,
+            "external_id": article.external_id,
+            "title": article.title,
+            "source": article.source,
+            "url": article.url,
+            "domain": article.domain,
+        },
+        "text": task.text,
+        "payload": task.payload,
+        "required_skill": task.required_skill,
+        "priority": task.priority,
+        "predictions": predictions,
+        "draft": mine["draft"] if mine else None,
+        "my_annotation": None
+        if mine is None or mine["status"] != "submitted"
+        else {k: mine[k] for k in ("id", "result", "submitted_at", "review_state")},
+        "lease_expires_at": assignment.expires_at.isoformat() if assignment and assignment.expires_at else None,
+    }
+
+
 def task_for_user(request, task_id) -> tuple[Task, Membership]:
     """Load a task the user may work on: reviewers and up see all tasks of their projects,
-    annotators only tasks they hold, held, or annotated. Others get 404."""
+    annotators only tasks they hold, held, or annotated. Others get 404.
+
+    One query: the task with its article and project, the user's membership and whether they
+    ever had it (an assignment or an annotation), read as subqueries of the task row.
+    """
+    user = request.user
     try:
-        task = Task.objects.select_related("article", "project").get(pk=int(task_id))
-    except (Task.DoesNotExist, TypeError, ValueError):
+        task_pk = int(task_id)
+    except (TypeError, ValueError):
         raise NotFound("Task not found.") from None
-    membership = membership_for(request.user, task.project)
-    if membership is None:
+    member = Membership.objects.filter(project=OuterRef("project_id"), user_id=user.pk).order_by()
+    task = (
+        Task.objects.select_related("article", "project")
+        .annotate(
+            member_id=Subquery(member.values("pk")[:1]),
+            member_role=Subquery(member.values("role")[:1]),
+            had_it=Exists(Assignment.objects.filter(task=OuterRef("pk"), user_id=user.pk))
+            # Annotations live in a higher app: reached through the reverse relation, as the serializer does.
+            | Exists(Task.annotations.rel.related_model.objects.filter(task=OuterRef("pk"), user_id=user.pk)),
+        )
+        .filter(pk=task_pk)
+        .first()
+        if user.is_authenticated
+        else None
+    )
+    if task is None:
         raise NotFound("Task not found.")
-    if not membership.has_role(Role.REVIEWER):
-        if (
-            not Assignment.objects.filter(task=task, user=request.user).exists()
-            and not task.annotations.filter(user=request.user).exists()
-        ):
-            raise NotFound("Task not found.")
+    if task.member_id is not None:
+        membership = Membership(pk=task.member_id, project=task.project, user=user, role=task.member_role)
+    elif user.is_superuser:
+        membership = Membership(project=task.project, user=user, role=Role.ADMIN)
+    else:
+        raise NotFound("Task not found.")
+    if not membership.has_role(Role.REVIEWER) and not task.had_it:
+        raise NotFound("Task not found.")
     request.project = task.project
     request.membership = membership
     return task, membership
@@ -124,9 +198,7 @@ class NextTaskView(APIView):
         assignment = services.task_next_for_user(project=request.project, user=request.user)
         if assignment is None:
             raise NoTaskAvailable("No more tasks for you in this project.")
-        task = assignment.task  # loaded with its article by the queue
-        task.project = request.project
-        return Response(TaskWorkSerializer(task, context={"request": request, "assignment": assignment}).data)
+        return Response(task_work_data(assignment.task, user=request.user, assignment=assignment))
 
 
 class TaskDetailView(APIView):
@@ -136,7 +208,7 @@ class TaskDetailView(APIView):
     def get(self, request, task_id: int) -> Response:
         task, _ = task_for_user(request, task_id)
         assignment = Assignment.objects.filter(task=task, user=request.user, status=AssignmentStatus.LEASED).first()
-        return Response(TaskWorkSerializer(task, context={"request": request, "assignment": assignment}).data)
+        return Response(task_work_data(task, user=request.user, assignment=assignment))
 
 
 class SkipSerializer(serializers.Serializer):

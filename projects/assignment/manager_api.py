@@ -11,6 +11,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.api import EstimatedCountPagination
 from projects.assignment import bulk, manager, progress, strategies
 from projects.assignment.models import Task
 from projects.core.models import Role
@@ -97,10 +98,14 @@ class TaskListView(ManagerView, ListAPIView):
 
     serializer_class = TaskRowSerializer
     queryset = Task.objects.none()
+    pagination_class = EstimatedCountPagination  # a million tasks: no exact COUNT(*) on every page
     filter_backends: list = []  # TaskFilter runs inside the selector, with ordering validated there
 
     def get_queryset(self):
         return manager.tasks_for_manager(project=self.request.project, params=self.request.query_params)
+
+    def page_ids(self, queryset):
+        return manager.task_ids_for_manager(project=self.request.project, params=self.request.query_params)
 
     @extend_schema(parameters=FILTER_PARAMS)
     def get(self, request, *args, **kwargs):

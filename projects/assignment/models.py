@@ -78,7 +78,11 @@ class Task(models.Model):
             ),
             models.Index(fields=["project", "flag_domain"], name="task_flag_idx", condition=Q(is_flagged=True)),
             models.Index(fields=["project", "is_gold"], name="task_gold_idx"),
-            # Task manager filters and sorts (a descending sort walks these backwards).
+            # Task manager filters and sorts (a descending sort walks these backwards). The list's
+            # default order is id: without (project, id) the planner walks the primary key across
+            # every project's tasks.
+            models.Index(fields=["project", "id"], name="task_project_id_idx"),
+            models.Index(fields=["project", "uncertainty", "id"], name="task_uncertainty_idx"),
             models.Index(fields=["project", "priority", "id"], name="task_priority_idx"),
             models.Index(fields=["project", "required_skill", "id"], name="task_manager_skill_idx"),
             models.Index(fields=["project", "id"], name="task_done_idx", condition=Q(is_complete=True)),

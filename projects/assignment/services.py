@@ -14,11 +14,12 @@ while the slot is still free.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -27,6 +28,7 @@ from projects.assignment.models import Assignment, AssignmentStatus, Task
 from projects.core.exceptions import Conflict, ValidationFailed
 from projects.core.models import AssignmentPolicy, Membership, Project
 from projects.core.services import audit_log
+from projects.documents.models import Article
 
 CANDIDATE_BATCH = 20
 EXPIRE_BATCH = 500
@@ -89,8 +91,7 @@ def _lease(*, task: Task, project: Project, user, now) -> Assignment:
 def _claim_first(candidates: QuerySet[Task], *, project: Project, user, now, capped: bool = True) -> Assignment | None:
     """Lease the first candidate that can still be claimed."""
     if settings.IS_POSTGRES:
-        task = candidates.select_related("article").select_for_update(skip_locked=True, of=("self",)).first()
-        return _lease(task=task, project=project, user=user, now=now) if task is not None else None
+        return _claim_pg(candidates, project=project, user=user, now=now)
     for task in candidates.select_related("article")[:CANDIDATE_BATCH]:
         claim = Task.objects.filter(pk=task.pk)
         if capped:
@@ -99,6 +100,113 @@ def _claim_first(candidates: QuerySet[Task], *, project: Project, user, now, cap
         if claim.update(leased_count=F("leased_count")) == 1:
             return _lease(task=task, project=project, user=user, now=now)
     return None
+
+
+# PostgreSQL: pick, lock, count and lease in one statement. The candidate subquery ends in
+# ``LIMIT 1 FOR UPDATE OF assignment_task SKIP LOCKED``; the UPDATE takes the locked row, the
+# INSERT records (or renews) the user's assignment, and the final SELECT also reads what the
+# annotator's page needs (the article, their own earlier draft, the predictions), so a
+# next-task call costs one round trip here instead of six.
+_CLAIM_SQL = """
+WITH claimed AS (
+    UPDATE assignment_task t SET leased_count = t.leased_count + 1
+    WHERE t.id = ({candidate})
+    RETURNING t.id, t.project_id, t.article_id, t.segment_index, t.start_offset, t.end_offset, t.payload,
+              t.required_skill, t.priority
+), lease AS (
+    INSERT INTO assignment_assignment
+        (project_id, task_id, user_id, status, leased_at, expires_at, created_at, updated_at)
+    SELECT c.project_id, c.id, %s, 'leased', %s, %s, %s, %s FROM claimed c
+    ON CONFLICT (task_id, user_id) DO UPDATE SET status = EXCLUDED.status, leased_at = EXCLUDED.leased_at,
+        expires_at = EXCLUDED.expires_at, updated_at = EXCLUDED.updated_at
+    RETURNING id, task_id, assigned_by_id, created_at
+)
+SELECT c.id, c.project_id, c.article_id, c.segment_index, c.start_offset, c.end_offset, c.payload,
+       c.required_skill, c.priority, l.id, l.assigned_by_id, l.created_at,
+       a.external_id, a.title, a.text, a.source, a.url, a.domain,
+       m.id, m.status, m.draft, m.result, m.submitted_at, m.review_state,
+       (SELECT json_agg(json_build_object('id', p.id, 'model_version', p.model_version, 'result', p.result,
+                                          'score', p.score) ORDER BY p.created_at DESC, p.id)
+        FROM prelabel_prediction p WHERE p.task_id = c.id)
+FROM claimed c
+JOIN lease l ON l.task_id = c.id
+JOIN documents_article a ON a.id = c.article_id
+LEFT JOIN annotations_annotation m ON m.task_id = c.id AND m.user_id = %s
+"""
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _claim_pg(candidates: QuerySet[Task], *, project: Project, user, now) -> Assignment | None:
+    pick = candidates.values("pk").select_for_update(skip_locked=True, of=("self",))
+    candidate_sql, candidate_params = pick[:1].query.get_compiler(using=pick.db).as_sql()
+    expires = now + timedelta(minutes=project.lease_minutes)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM_SQL.format(candidate=candidate_sql),
+            [*candidate_params, user.pk, now, expires, now, now, user.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (task_id, project_id, article_id, segment_index, start, end, payload, skill, priority, lease_id, assigned_by_id,
+     created_at, external_id, title, text, source, url, domain, mine_id, mine_status, draft, result, submitted_at,
+     review_state, predictions) = row  # fmt: skip
+    article = Article(
+        pk=article_id, project_id=project_id, external_id=external_id, title=title, text=text, source=source,
+        url=url, domain=domain,
+    )  # fmt: skip
+    task = Task(
+        pk=task_id, project_id=project_id, article=article, segment_index=segment_index, start_offset=start,
+        end_offset=end, payload=_json(payload), required_skill=skill, priority=priority,
+    )  # fmt: skip
+    task.queue_extras = {
+        "predictions": _json(predictions) or [],
+        "mine": None
+        if mine_id is None
+        else {
+            "id": mine_id,
+            "status": mine_status,
+            "draft": _json(draft),
+            "result": _json(result),
+            "submitted_at": submitted_at,
+            "review_state": review_state,
+        },
+    }
+    return Assignment(
+        pk=lease_id, project_id=project_id, task=task, user=user, status=AssignmentStatus.LEASED, leased_at=now,
+        expires_at=expires, assigned_by_id=assigned_by_id, created_at=created_at, updated_at=now,
+    )  # fmt: skip
+
+
+def _queue_state(*, project: Project, user, now) -> dict | None:
+    """Lock the user's membership row and read, in the same query, what the queue needs to know.
+
+    Locking the membership row makes one claim per user at a time (a double click cannot lease
+    two tasks). The row also brings the pause flag, the user's skills, whether the project has
+    leases past expiry (the lazy expiry check) and whether the user holds or was assigned
+    anything, so the common case (nothing held, nothing stale) needs no further reads.
+    order_by() drops Membership's default ordering, whose join would lock the project row too.
+    """
+    return (
+        Membership.objects.select_for_update(of=("self",))
+        .filter(project=project, user=user)
+        .order_by()
+        .annotate(
+            stale=Exists(
+                Assignment.objects.filter(project=project, status=AssignmentStatus.LEASED, expires_at__lte=now)
+            ),
+            holds=Exists(
+                Assignment.objects.filter(
+                    project=project, user=user, status__in=(AssignmentStatus.LEASED, AssignmentStatus.ASSIGNED)
+                )
+            ),
+        )
+        .values("queue_paused", "user__annotator_profile__skills", "stale", "holds")
+        .first()
+    )
 
 
 def task_next_for_user(*, project: Project, user) -> Assignment | None:
@@ -111,43 +219,38 @@ def task_next_for_user(*, project: Project, user) -> Assignment | None:
     Members whose queue is paused get nothing.
     """
     now = timezone.now()
-    leases_expire(project=project, now=now)  # the lazy check; beat does the rest
     with transaction.atomic():
-        # Locking the membership row makes one claim per user at a time (a double click cannot
-        # lease two tasks); the same query reads the pause flag and the user's skills.
-        # order_by() drops Membership's default ordering, whose join would lock the project row too.
-        row = (
-            Membership.objects.select_for_update(of=("self",))
-            .filter(project=project, user=user)
-            .order_by()
-            .values("queue_paused", "user__annotator_profile__skills")
-            .first()
-        )
-        if row is None and not user.is_superuser:
+        row = _queue_state(project=project, user=user, now=now)
+        if row is None:
+            if not user.is_superuser:
+                return None
+            row = {"queue_paused": False, "user__annotator_profile__skills": None, "stale": True, "holds": True}
+        if row["queue_paused"]:
             return None
-        if row is not None and row["queue_paused"]:
-            return None
-        skills = (row or {}).get("user__annotator_profile__skills") or {}
-        mine = list(
-            Assignment.objects.filter(
-                project=project, user=user, status__in=(AssignmentStatus.LEASED, AssignmentStatus.ASSIGNED)
+        if row["stale"]:
+            leases_expire(project=project, now=now)  # the lazy check; beat does the rest
+        skills = row["user__annotator_profile__skills"] or {}
+        if row["holds"]:
+            mine = list(
+                Assignment.objects.filter(
+                    project=project, user=user, status__in=(AssignmentStatus.LEASED, AssignmentStatus.ASSIGNED)
+                )
+                .select_related("task", "task__article")
+                .order_by("leased_at", "id")[: CANDIDATE_BATCH * 5]
             )
-            .select_related("task", "task__article")
-            .order_by("leased_at", "id")[: CANDIDATE_BATCH * 5]
-        )
-        for assignment in mine:
-            if assignment.status == AssignmentStatus.LEASED and assignment.expires_at > now:
-                return assignment
-        assigned_ids = [a.task_id for a in mine if a.status == AssignmentStatus.ASSIGNED]
-        if assigned_ids:
-            claimed = _claim_first(
-                selectors.assigned_candidates(project=project, user=user, task_ids=assigned_ids),
-                project=project,
-                user=user,
-                now=now,
-            )
-            if claimed is not None:
-                return claimed
+            for assignment in mine:
+                if assignment.status == AssignmentStatus.LEASED and assignment.expires_at > now:
+                    return assignment
+            assigned_ids = [a.task_id for a in mine if a.status == AssignmentStatus.ASSIGNED]
+            if assigned_ids:
+                claimed = _claim_first(
+                    selectors.assigned_candidates(project=project, user=user, task_ids=assigned_ids),
+                    project=project,
+                    user=user,
+                    now=now,
+                )
+                if claimed is not None:
+                    return claimed
         if project.gold_ratio > 0:
             served = Assignment.objects.filter(project=project, user=user).exclude(status=AssignmentStatus.ASSIGNED)
             if strategies.gold_turn(
@@ -157,9 +260,11 @@ def task_next_for_user(*, project: Project, user) -> Assignment | None:
                 claimed = _claim_first(gold, project=project, user=user, now=now, capped=False)
                 if claimed is not None:
                     return claimed
-        passes = [selectors.flagged_candidates(project=project, user=user, skills=skills)]
-        if project.assignment_policy == AssignmentPolicy.SKILL:
-            passes.append(selectors.expert_candidates(project=project, user=user, skills=skills))
+        passes = []
+        if selectors.expert_domains(skills):
+            passes.append(selectors.flagged_candidates(project=project, user=user, skills=skills))
+            if project.assignment_policy == AssignmentPolicy.SKILL:
+                passes.append(selectors.expert_candidates(project=project, user=user, skills=skills))
         if project.assignment_policy != AssignmentPolicy.MANUAL:
             passes.append(selectors.general_candidates(project=project, user=user, skills=skills, now=now))
         for candidates in passes:
@@ -214,10 +319,36 @@ def task_escalate(*, task: Task, user, domain: str, reason: str = "", unsafe: bo
     return task
 
 
-def assignment_record_submission(*, task: Task, user) -> Assignment:
-    """Mark the user's assignment submitted (called by ``annotation_submit`` under the task lock)."""
-    assignment, _ = _set_status(task=task, user=user, status=AssignmentStatus.SUBMITTED, expires_at=None)
-    return assignment
+def task_lock_for_submission(*, task: Task, user) -> dict:
+    """Lock the task row for a submission and read, in the same query, its submitted count and
+    the user's assignment (``my_status``, ``my_expires_at``; None when they have none)."""
+    mine = Assignment.objects.filter(task=OuterRef("pk"), user_id=user.pk).order_by()
+    return (
+        Task.objects.select_for_update()
+        .filter(pk=task.pk)
+        .annotate(my_status=Subquery(mine.values("status")[:1]), my_expires_at=Subquery(mine.values("expires_at")[:1]))
+        .values("submitted_count", "my_status", "my_expires_at")
+        .get()
+    )
+
+
+def assignment_record_submission(*, task: Task, user, previous: str | None, now) -> int:
+    """Mark the user's assignment submitted (called by ``annotation_submit`` under the task lock,
+    with the status read by ``task_lock_for_submission``). Returns the change to ``leased_count``,
+    which the caller writes with its own counter update."""
+    if previous is None:
+        # An upsert, in case a manager's assignment was written meanwhile (it does not lock the task).
+        Assignment.objects.bulk_create(
+            [Assignment(project_id=task.project_id, task=task, user=user, status=AssignmentStatus.SUBMITTED)],
+            update_conflicts=True,
+            unique_fields=["task", "user"],
+            update_fields=["status", "expires_at", "updated_at"],
+        )
+    elif previous != AssignmentStatus.SUBMITTED:
+        Assignment.objects.filter(task=task, user=user).update(
+            status=AssignmentStatus.SUBMITTED, expires_at=None, updated_at=now
+        )
+    return -1 if previous == AssignmentStatus.LEASED else 0
 
 
 def leased_count_subquery() -> Coalesce:

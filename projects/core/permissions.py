@@ -27,12 +27,22 @@ def membership_for(user, project: Project) -> Membership | None:
 def resolve_project(request, project_id) -> tuple[Project, Membership]:
     """Load the project and the user's membership, or raise 404 for non-members."""
     try:
-        project = Project.objects.get(pk=int(project_id))
-    except (Project.DoesNotExist, TypeError, ValueError):
+        project_id = int(project_id)
+    except (TypeError, ValueError):
         raise NotFound("Project not found.") from None
-    membership = membership_for(request.user, project)
-    if membership is None:
-        raise NotFound("Project not found.")
+    # One query for the membership and its project; only superusers who are not members need a second.
+    membership = None
+    if request.user.is_authenticated:
+        membership = (
+            Membership.objects.select_related("project").filter(project_id=project_id, user=request.user).first()
+        )
+    if membership is not None:
+        project = membership.project
+    else:
+        project = Project.objects.filter(pk=project_id).first() if request.user.is_superuser else None
+        if project is None:
+            raise NotFound("Project not found.")
+        membership = Membership(project=project, user=request.user, role=Role.ADMIN)
     request.project = project
     request.membership = membership
     return project, membership

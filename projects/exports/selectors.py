@@ -47,6 +47,7 @@ from psycopg import pq
 from projects.annotations.models import Annotation, AnnotationStatus, ReviewState, TaskLabel
 from projects.annotations.selectors import reviewed_label_for_tasks
 from projects.assignment.models import Task
+from projects.core.memo import project_memo
 from projects.core.models import Project
 from projects.exports.consolidate import majority_vote
 from projects.exports.filters import ExportOptions
@@ -475,6 +476,23 @@ def webhook_deliveries(*, webhook: Webhook) -> QuerySet:
     return WebhookDelivery.objects.filter(webhook=webhook).order_by("-id")
 
 
-def active_webhooks_for_event(*, project_id: int, event: str) -> list[Webhook]:
-    hooks = Webhook.objects.filter(project_id=project_id, is_active=True)
-    return [hook for hook in hooks if event in (hook.events or [])]
+WEBHOOK_MEMO = "webhooks"
+
+
+def active_webhook_ids_for_event(*, project_id: int, event: str) -> list[int]:
+    """Ids of the project's active webhooks subscribed to ``event``.
+
+    Read on every domain event (every submission), so the project's (id, events) list is
+    memoized; ``projects.exports.apps`` drops it whenever a webhook is saved or deleted.
+    """
+    hooks = project_memo(
+        WEBHOOK_MEMO,
+        project_id,
+        lambda: [
+            (pk, list(events or []))
+            for pk, events in Webhook.objects.filter(project_id=project_id, is_active=True)
+            .order_by("id")
+            .values_list("id", "events")
+        ],
+    )
+    return [pk for pk, events in hooks if event in events]

@@ -27,7 +27,7 @@ from projects.core.services import audit_log
 from projects.exports import jobs
 from projects.exports.formats.common import dumps
 from projects.exports.models import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
-from projects.exports.selectors import active_webhooks_for_event
+from projects.exports.selectors import active_webhook_ids_for_event
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +99,9 @@ def webhook_delete(*, webhook: Webhook, actor) -> None:
 
 def webhook_dispatch(name: str, project_id: int, data: dict) -> None:
     """Domain event handler: one delivery row per subscribed webhook, each sent by a job."""
-    for hook in active_webhooks_for_event(project_id=project_id, event=name):
+    for hook_id in active_webhook_ids_for_event(project_id=project_id, event=name):
         with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(webhook=hook, event=name, body="")
+            delivery = WebhookDelivery.objects.create(webhook_id=hook_id, event=name, body="")
             body = {"event": name, "project_id": project_id, "delivery_id": delivery.pk, "data": data}
             delivery.body = dumps(body).decode()
             delivery.save(update_fields=["body"])

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from projects.annotations.models import Annotation, AnnotationStatus
 from projects.core import dispatch
+from projects.core.memo import project_memo
 from projects.core.models import Project
 from projects.core.services import audit_log
 from projects.prelabel import jobs
@@ -76,20 +77,35 @@ def model_train_request(*, project: Project, actor, labeler: Labeler | None = No
     return True
 
 
+RETRAIN_MEMO = "retrain-labelers"
+
+
+def _retraining_labelers(project_id: int) -> list[tuple[int, int]]:
+    """(labeler id, retrain_every) of the project's active trained-model labelers that retrain."""
+    return [
+        (pk, config["retrain_every"])
+        for pk, config in Labeler.objects.filter(project_id=project_id, kind=LabelerKind.SKLEARN, is_active=True)
+        .order_by("id")
+        .values_list("id", "config")
+        if (config or {}).get("retrain_every")
+    ]
+
+
 def retrain_on_submissions(name: str, project_id: int, data: dict) -> None:
-    """Event handler: retrain when ``retrain_every`` new annotations arrived since the last model."""
+    """Event handler: retrain when ``retrain_every`` new annotations arrived since the last model.
+
+    It runs on every submission, so which labelers retrain is memoized per project
+    (``projects.prelabel.apps`` drops the memo when a labeler changes): no query when none do.
+    """
     if name != "annotation.submitted" or not data.get("first", True):
         return
-    labelers = [
-        row
-        for row in Labeler.objects.filter(project_id=project_id, kind=LabelerKind.SKLEARN, is_active=True)
-        if (row.config or {}).get("retrain_every")
-    ]
+    labelers = project_memo(RETRAIN_MEMO, project_id, lambda: _retraining_labelers(project_id))
     if not labelers:
         return
-    every = min(row.config["retrain_every"] for row in labelers)
+    every = min(n for _, n in labelers)
     last = TrainedModel.objects.filter(project_id=project_id).values_list("annotation_count", flat=True).first() or 0
     submitted = Annotation.objects.filter(project_id=project_id, status=AnnotationStatus.SUBMITTED).count()
     if submitted - last >= every:
-        project = Project.objects.get(pk=project_id)
-        model_train_request(project=project, actor=None, labeler=labelers[0])
+        labeler = Labeler.objects.filter(pk=labelers[0][0], is_active=True).first()
+        if labeler is not None:
+            model_train_request(project=Project.objects.get(pk=project_id), actor=None, labeler=labeler)

@@ -37,7 +37,8 @@ def on_event(name: str, project_id: int, data: dict) -> None:
     Without a broker (eager Celery: tests, ``./run.sh`` without Redis) this only marks the project
     stale, so a submission never waits for a full recompute; the dashboard offers "Recompute now".
     """
-    if name not in ("annotation.submitted", "annotation.reviewed", "task.completed"):
+    # ``task.completed`` always comes with the ``annotation.submitted`` that completed the task.
+    if name not in ("annotation.submitted", "annotation.reviewed"):
         return
     delay = recompute_delay()
     schedule = services.quality_mark_dirty(project_id=project_id, delay_seconds=delay)

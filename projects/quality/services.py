@@ -74,12 +74,37 @@ def quality_settings_update(*, project: Project, actor, **changes: Any) -> Quali
 
 
 def quality_mark_dirty(*, project_id: int, delay_seconds: float) -> bool:
-    """Record that the project's figures are stale. True when the caller should enqueue a recompute."""
+    """Record that the project's figures are stale. True when the caller should enqueue a recompute.
+
+    Runs after every submission, so it reads first and writes only when something changes: while
+    the project is already marked stale (after the start of any recompute) and a recompute is
+    scheduled, a submission costs one indexed read and takes no row lock. The row is created
+    once, by the first submission.
+    """
     now = timezone.now()
-    QualitySettings.objects.get_or_create(project_id=project_id)
-    QualitySettings.objects.filter(project_id=project_id).update(dirty_at=now)
+    row = (
+        QualitySettings.objects.filter(project_id=project_id)
+        .values("dirty_at", "computed_at", "running_since", "scheduled_at")
+        .first()
+    )
+    if row is None:
+        QualitySettings.objects.get_or_create(project_id=project_id)
+        row = {"dirty_at": None, "computed_at": None, "running_since": None, "scheduled_at": None}
+    dirty = row["dirty_at"]
+    # Already stale for every recompute that could finish: marked after the last finished one
+    # started and after the running one (if any) started, which therefore cannot clear it.
+    already_dirty = (
+        dirty is not None
+        and (row["computed_at"] is None or dirty >= row["computed_at"])
+        and (row["running_since"] is None or dirty > row["running_since"])
+    )
     # One scheduled recompute at a time; a schedule older than a few delays was lost.
     stale = now - timedelta(seconds=max(3 * delay_seconds, 60))
+    schedule_due = row["scheduled_at"] is None or row["scheduled_at"] < stale
+    if not already_dirty:
+        QualitySettings.objects.filter(project_id=project_id).update(dirty_at=now)
+    if not schedule_due:
+        return False
     return bool(
         QualitySettings.objects.filter(project_id=project_id)
         .filter(Q(scheduled_at__isnull=True) | Q(scheduled_at__lt=stale))

@@ -10,12 +10,12 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
+from annotator.api import CappedCountPaginator
 from projects.assignment import bulk, manager, strategies
 from projects.assignment.models import Task
 from projects.core.exceptions import DomainError
@@ -66,7 +66,11 @@ def tasks_page(request: HttpRequest, project_id: int) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, f"{exc.message} {' '.join(f'{k}: {v}' for k, v in exc.fields.items())}")
         tasks = manager.tasks_for_manager(project=project, params={})
-    page = Paginator(tasks, PAGE_SIZE).get_page(request.GET.get("page"))
+    try:
+        ids = manager.task_ids_for_manager(project=project, params=request.GET)
+    except DomainError:
+        ids = manager.task_ids_for_manager(project=project, params={})
+    page = CappedCountPaginator(tasks, PAGE_SIZE, ids=ids).get_page(request.GET.get("page"))
     labels = dict(manager.STATUS_CHOICES)
     rows = []
     for t in page.object_list:

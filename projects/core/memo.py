@@ -1,0 +1,52 @@
+"""Per-project facts that every submission's event handlers need and that rarely change (which
+webhooks listen, which labelers retrain), kept in Django's cache (Redis when ``REDIS_URL`` is set,
+shared by all workers) so a submission does not pay a query per handler.
+
+The owner of the rows drops the entry whenever one of them is saved or deleted (a
+``post_save``/``post_delete`` receiver, so admin edits and cascades count too); the TTL only
+bounds the damage of a lost invalidation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+TTL_SECONDS = 300
+
+
+def _key(name: str, project_id: int) -> str:
+    return f"memo:{name}:{project_id}"
+
+
+def project_memo(name: str, project_id: int, compute: Callable[[], T]) -> T:
+    """The cached value of ``compute()`` for this project (computed and stored when missing).
+
+    Fails open: with the cache unreachable (Redis down) the value is computed every time, so
+    events still reach webhooks and retraining.
+    """
+    try:
+        value = cache.get(_key(name, project_id))
+    except Exception:
+        logger.warning("memo cache unreachable; computing %s for project %s", name, project_id)
+        return compute()
+    if value is None:
+        value = compute()
+        try:
+            cache.set(_key(name, project_id), value, TTL_SECONDS)
+        except Exception:
+            logger.warning("memo cache unreachable; %s for project %s not stored", name, project_id)
+    return value
+
+
+def project_memo_forget(name: str, project_id: int) -> None:
+    try:
+        cache.delete(_key(name, project_id))
+    except Exception:
+        # The entry, if the cache comes back with it, expires within TTL_SECONDS.
+        logger.warning("memo cache unreachable; %s for project %s not dropped", name, project_id)
