@@ -18,9 +18,13 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
@@ -339,7 +343,6 @@ def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress,
     writer = writer_class(
         project=project, options=options, user_id=job.created_by_id, member_emails=_member_emails(project)
     )
-    seen: set[int] = set()
     batch: list = []
     counts = progress.counts
     started, write_seconds = time.perf_counter(), 0.0
@@ -368,9 +371,85 @@ def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress,
         batch.clear()
         return saved
 
+    with closing(_parsed_batches(job, path, options, schema, resume_at=counts["rows_read"])) as packages:
+        for package in packages:
+            counts["rows_read"] += package.read
+            for line, source, message in package.errors:
+                progress.error(line, source, message)
+            batch[:] = package.rows
+            if (not package.last or batch or counts["rows_read"]) and not flush():
+                return progress.stopped_status(), ""
+    if write:
+        total = time.perf_counter() - started
+        detail = "".join(f", {k} {v:.2f}s" for k, v in getattr(writer, "seconds", {}).items())
+        logger.info(
+            "import %s: %d rows in %.2fs: read+parse+map %.2fs, db write %.2fs%s",
+            job.pk, counts["rows_read"], total, total - write_seconds, write_seconds, detail,
+        )  # fmt: skip
+    if counts["rows_read"] == 0:
+        return ImportStatus.FAILED, "The file holds no rows."
+    return ImportStatus.SUCCEEDED, ""
+
+
+@dataclass
+class _Parsed:
+    """A batch of mapped rows, with the rows read and the row errors met since the last one."""
+
+    rows: list = field(default_factory=list)
+    read: int = 0
+    errors: list = field(default_factory=list)  # (line, source file, message)
+    last: bool = False
+
+
+def _parsed_batches(job: ImportJob, path: str, options: ImportOptions, schema, *, resume_at: int):
+    """Yield ``_Parsed`` batches of ``options.batch_size`` rows, parsed on a second thread.
+
+    Parsing and mapping (Python) run while the caller writes the previous batch (mostly waiting on
+    the database), so the two overlap. The caller applies each batch's counts when it commits the
+    batch, so the job's saved progress still never counts a row that is not written (the resume
+    checkpoint). At most one batch waits parsed. A file error is raised here, in the caller's
+    thread, before the rows parsed after the last full batch are handed over (as without the thread).
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for package in _parse_batches(job, path, options, schema, resume_at=resume_at):
+                if not put(package):
+                    return
+        except BaseException as exc:  # handed to the caller's thread
+            put(exc)
+
+    thread = threading.Thread(target=produce, name=f"import-{job.pk}-parse", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = handoff.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if item.last:
+                return
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _parse_batches(job: ImportJob, path: str, options: ImportOptions, schema, *, resume_at: int):
+    seen: set[int] = set()
+    package = _Parsed()
     # Rows up to the checkpoint were written by an earlier run of this job; replay them only to
     # know their ids (a later duplicate is still reported), without writing or counting.
-    resume_at = counts["rows_read"]
     index = 0
     for source, line, fmt, data, error in _rows(job, path, options):
         index += 1
@@ -383,35 +462,27 @@ def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress,
                 except RowError:
                     pass
             continue
-        counts["rows_read"] += 1
+        package.read += 1
         if error is not None:
-            progress.error(line, source, error)
+            package.errors.append((line, source, error))
             continue
         try:
             row = map_row(data, fmt=fmt, options=options, schema=schema, default_title=_title_for(source, fmt, job))
         except RowError as exc:
-            progress.error(line, source, exc.message)
+            package.errors.append((line, source, exc.message))
             continue
         key = hash(row.external_id)
         if key in seen:
-            progress.error(line, source, f"duplicate id {row.external_id[:80]!r}: an earlier row of this file has it")
+            message = f"duplicate id {row.external_id[:80]!r}: an earlier row of this file has it"
+            package.errors.append((line, source, message))
             continue
         seen.add(key)
-        batch.append(row)
-        if len(batch) >= options.batch_size and not flush():
-            return progress.stopped_status(), ""
-    if (batch or counts["rows_read"]) and not flush():
-        return progress.stopped_status(), ""
-    if write:
-        total = time.perf_counter() - started
-        detail = "".join(f", {k} {v:.2f}s" for k, v in getattr(writer, "seconds", {}).items())
-        logger.info(
-            "import %s: %d rows in %.2fs: read+parse+map %.2fs, db write %.2fs%s",
-            job.pk, counts["rows_read"], total, total - write_seconds, write_seconds, detail,
-        )  # fmt: skip
-    if counts["rows_read"] == 0:
-        return ImportStatus.FAILED, "The file holds no rows."
-    return ImportStatus.SUCCEEDED, ""
+        package.rows.append(row)
+        if len(package.rows) >= options.batch_size:
+            yield package
+            package = _Parsed()
+    package.last = True
+    yield package
 
 
 def _member_emails(project: Project) -> dict[str, int]:

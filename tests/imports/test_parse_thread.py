@@ -1,0 +1,61 @@
+"""Rows are parsed on a second thread while the previous batch is written: the hand-over keeps
+order, re-raises a parse error in the writer's thread, and stops the parser when the import stops."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+from projects.imports import services
+from projects.imports.errors import ImportFileError
+
+JOB = SimpleNamespace(pk=0)
+
+
+def _parser_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.endswith("-parse")]
+
+
+def test_batches_arrive_in_order_and_the_thread_ends(monkeypatch):
+    def fake(job, path, options, schema, *, resume_at):
+        for i in range(5):
+            yield services._Parsed(rows=[i], read=1)
+        yield services._Parsed(read=2, errors=[(7, "", "bad")], last=True)
+
+    monkeypatch.setattr(services, "_parse_batches", fake)
+    got = list(services._parsed_batches(JOB, "", None, None, resume_at=0))
+    assert [p.rows for p in got] == [[0], [1], [2], [3], [4], []]
+    assert sum(p.read for p in got) == 7 and got[-1].errors == [(7, "", "bad")] and got[-1].last
+    assert not _parser_threads()
+
+
+def test_a_parse_error_is_raised_in_the_writing_thread_after_the_batches_before_it(monkeypatch):
+    def fake(job, path, options, schema, *, resume_at):
+        yield services._Parsed(rows=[1], read=1)
+        raise ImportFileError("The file is not valid UTF-8 after line 2.")
+
+    monkeypatch.setattr(services, "_parse_batches", fake)
+    seen = []
+    with pytest.raises(ImportFileError, match="UTF-8"):
+        for package in services._parsed_batches(JOB, "", None, None, resume_at=0):
+            seen.append(package.rows)
+    assert seen == [[1]]
+    assert not _parser_threads()
+
+
+def test_stopping_early_stops_the_parser(monkeypatch):
+    produced = []
+
+    def endless(job, path, options, schema, *, resume_at):
+        while True:
+            produced.append(1)
+            yield services._Parsed(rows=[len(produced)], read=1)
+
+    monkeypatch.setattr(services, "_parse_batches", endless)
+    packages = services._parsed_batches(JOB, "", None, None, resume_at=0)
+    assert next(packages).rows == [1]
+    packages.close()  # the import was cancelled: the caller stops reading
+    assert not _parser_threads()
+    assert len(produced) <= 4  # the parser ran at most a batch or two ahead, then stopped
