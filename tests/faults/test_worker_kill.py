@@ -18,6 +18,7 @@ from projects.assignment.models import Task
 from projects.core.models import Role
 from projects.documents.models import Article
 from projects.exports import services as export_services
+from projects.exports.jobs import export_build_job
 from projects.exports.models import ExportJob, ExportStatus
 from projects.imports import services as import_services
 from projects.imports.jobs import import_enqueue
@@ -66,6 +67,10 @@ def test_sigkill_mid_import_then_a_new_worker_imports_every_article_exactly_once
     assert upload.exists()  # the upload stays until the job ends
 
     second = celery_worker_process(visibility_timeout=2)
+    # The killed worker's message comes back when its visibility timeout passes; the job is also
+    # sent again (as an operator would), so the broker's redelivery timing does not decide the
+    # test: the two runs race, and the checkpoint lets only one of them write each batch.
+    import_enqueue(job.pk)
     wait_for(
         lambda: ImportJob.objects.get(pk=job.pk).status == ImportStatus.SUCCEEDED,
         timeout=90,
@@ -111,6 +116,7 @@ def test_sigkill_mid_export_then_a_new_worker_builds_the_snapshot_with_the_fresh
     assert not default_storage.exists(f"exports/project-{project.pk}/{job_id}/data.jsonl")
 
     second = celery_worker_process(visibility_timeout=2)
+    export_build_job.delay(job_id)  # sent again, as for the import above
     wait_for(
         lambda: ExportJob.objects.get(pk=job_id).status == ExportStatus.DONE,
         timeout=90,
