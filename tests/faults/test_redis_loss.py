@@ -28,7 +28,8 @@ from projects.documents.models import Article
 from projects.exports.models import ExportJob, ExportStatus
 from projects.imports.models import ImportJob, ImportStatus
 from tests import factories
-from tests.conftest_worker import ROOT, _database_url, wait_for
+from tests.conftest_worker import ROOT, wait_for
+from tests.faults.conftest import server_env
 
 pytestmark = [pytest.mark.slow]
 
@@ -73,18 +74,13 @@ def _call(port: int, method: str, path: str, key: str, body: dict | None = None)
 def stack_env(transactional_db, settings, tmp_path):
     if shutil.which("redis-server") is None:
         pytest.skip("needs the redis-server binary (apt-get install redis-server)")
-    url = _database_url()
-    if url is None:
-        pytest.skip("needs PostgreSQL (DATABASE_URL) or a file SQLite test database (SQLITE_TEST_NAME)")
-    return {
-        "DJANGO_SETTINGS_MODULE": "annotator.settings",  # production settings, not the test ones
-        "DATABASE_URL": url,
-        "SECRET_KEY": "test-redis-loss-key-0123456789abcdefghijklmnopqrstuvwxyz",
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "JOB_REDISPATCH_SECONDS": "1",
-        "QUALITY_RECOMPUTE_DELAY": "3600",
-        "PYTHONUNBUFFERED": "1",
-    }
+    return server_env(
+        settings,
+        "redis-loss",
+        JOB_REDISPATCH_SECONDS="1",
+        QUALITY_RECOMPUTE_DELAY="3600",
+        PYTHONUNBUFFERED="1",
+    )
 
 
 def test_lost_redis_keeps_submits_working_and_runs_the_waiting_jobs_when_it_is_back(stack_env, tmp_path):

@@ -22,7 +22,8 @@ from projects.assignment.services import task_next_for_user
 from projects.core.models import Role
 from projects.core.services import token_create
 from tests import factories
-from tests.conftest_worker import _database_url, wait_for
+from tests.conftest_worker import wait_for
+from tests.faults.conftest import server_env
 
 pytestmark = [pytest.mark.slow]
 
@@ -47,17 +48,12 @@ def _submit(port: int, key: str, task_id: int) -> int | str:
 
 @pytest.fixture
 def web_env(transactional_db, settings, tmp_path):
-    url = _database_url()
-    if url is None:
-        pytest.skip("needs PostgreSQL (DATABASE_URL) or a file SQLite test database (SQLITE_TEST_NAME)")
-    return {
-        "DJANGO_SETTINGS_MODULE": "annotator.settings",  # production settings, not the test ones
-        "DATABASE_URL": url,
-        "SECRET_KEY": "test-web-restart-key-0123456789abcdefghijklmnopqrstuvwxyz",
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "REDIS_URL": "",  # submits need no broker; jobs they trigger run in-process
-        "FAULT_MARKER_DIR": str(tmp_path),
-    }
+    return server_env(
+        settings,
+        "web-restart",
+        REDIS_URL="",  # submits need no broker; jobs they trigger run in-process
+        FAULT_MARKER_DIR=str(tmp_path),
+    )
 
 
 def test_server_killed_mid_submit_then_client_retries_store_each_annotation_once(web_env, tmp_path):
