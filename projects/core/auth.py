@@ -1,9 +1,17 @@
-"""API token authentication: ``Authorization: Token <key>``, keys stored only as SHA-256."""
+"""API token authentication: ``Authorization: Token <key>``, keys stored only as SHA-256.
+
+Every API request pays for this, so the token and its user are read with one hand-written
+statement (no ORM query building) and built with ``Model.from_db``. Nothing is cached between
+requests: a revoked or expired token, or a deactivated user, is refused on the very next request.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import functools
+from datetime import UTC, datetime, timedelta
 
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
@@ -14,6 +22,41 @@ from projects.core.permissions import token_scope_refusal
 
 # last_used_at is informational; writing it on every request would turn reads into writes.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@functools.cache
+def _token_query() -> tuple[str, list[str], list[str]]:
+    """``SELECT`` every column of the token and of its user by key hash, and the two field lists."""
+    user_model = get_user_model()
+    token_fields, user_fields = ApiToken._meta.concrete_fields, user_model._meta.concrete_fields
+    qn = connection.ops.quote_name
+    columns = [f"t.{qn(f.column)}" for f in token_fields] + [f"u.{qn(f.column)}" for f in user_fields]
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {qn(ApiToken._meta.db_table)} t "
+        f"JOIN {qn(user_model._meta.db_table)} u ON u.{qn(user_model._meta.pk.column)} = t.{qn('user_id')} "
+        f"WHERE t.{qn('key_hash')} = %s"
+    )
+    return sql, [f.attname for f in token_fields], [f.attname for f in user_fields]
+
+
+def _aware(value):
+    # SQLite hands raw queries naive UTC datetimes (the ORM would make them aware itself).
+    return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+
+
+def token_with_user(key: str) -> ApiToken | None:
+    """The token whose key is ``key``, with ``token.user`` loaded, or None."""
+    sql, token_fields, user_fields = _token_query()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [hash_token(key)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    row = [_aware(v) for v in row]
+    split = len(token_fields)
+    token = ApiToken.from_db(connection.alias, token_fields, row[:split])
+    token.user = get_user_model().from_db(connection.alias, user_fields, row[split:])
+    return token
 
 
 class TokenAuthentication(authentication.BaseAuthentication):
@@ -33,7 +76,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.Throttled(
                 wait=ratelimit.retry_after_seconds(), detail="Too many requests with invalid tokens from this address."
             )
-        token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(key)).first()
+        token = token_with_user(key)
         now = timezone.now()
         if token is None or token.revoked_at is not None:
             ratelimit.record_failure("token-ip", ratelimit.client_ip(request))
