@@ -1,18 +1,25 @@
-"""Reads for the queue: which tasks a user may be handed next, in queue order.
+"""Reads for the queue: which tasks a user may be handed next, in queue order, and the user's
+queue state.
 
-Every query starts from the task row: the open-slot test uses the denormalized counters
-(``submitted_count + leased_count < overlap``) and the partial queue indexes, so no candidate
-needs a COUNT over its assignments.
+Every next-task call runs these, so they are written as SQL rather than built with the ORM
+(building and compiling the querysets cost more CPU than the database spent answering them).
+The same SQL serves PostgreSQL and SQLite. Every candidate query starts from the task row: the
+open-slot test uses the denormalized counters (``submitted_count + leased_count < overlap``) and
+the partial queue indexes (``WHERE NOT is_complete``), so no candidate needs a COUNT over its
+assignments.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.conf import settings
+from django.db import connection
 
 from projects.assignment import strategies
-from projects.assignment.models import Assignment, AssignmentStatus, Task
+from projects.assignment.models import AssignmentStatus
 from projects.core.models import AssignmentPolicy, Project, QueueOrder
 
 # Statuses that take a task out of the user's own queue (an expired lease puts it back).
@@ -22,82 +29,223 @@ DONE_FOR_USER = (
     AssignmentStatus.SKIPPED,
     AssignmentStatus.ESCALATED,
 )
+_DONE_SQL = "(" + ", ".join(f"'{status.value}'" for status in DONE_FOR_USER) + ")"
 
 
-def queue_order(project: Project) -> list:
+@dataclass(frozen=True)
+class Candidates:
+    """Tasks of one queue pass: ``SELECT t.id FROM assignment_task t WHERE <where> ORDER BY <order>``."""
+
+    where: str
+    params: tuple
+    order: str
+
+    def select(self, suffix: str = "") -> str:
+        return f"SELECT t.id FROM assignment_task t WHERE {self.where} ORDER BY {self.order} {suffix}"
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _in(values) -> str:
+    return "(" + ", ".join(["%s"] * len(values)) + ")"
+
+
+def queue_order(project: Project) -> str:
     if project.queue_order == QueueOrder.UNCERTAINTY:
         # Active learning: the least certain pre-labels first, tasks without predictions last.
-        return ["-priority", F("uncertainty").asc(nulls_last=True), "id"]
-    return ["-priority", "id"]
-
-
-def _not_done_by(user) -> Exists:
-    return Exists(Assignment.objects.filter(task=OuterRef("pk"), user=user, status__in=DONE_FOR_USER))
-
-
-def routing_q(*, project: Project, skills: dict, now: datetime) -> Q:
-    """The skill filter for unflagged tasks under the project's policy."""
-    if project.assignment_policy != AssignmentPolicy.SKILL:
-        return Q()
-    routing = strategies.skill_routing(
-        skills=skills, fallback=project.skill_fallback, fallback_minutes=project.skill_fallback_minutes, now=now
-    )
-    q = Q(required_skill="") | Q(required_skill__in=routing.expert_domains)
-    if routing.generalist_domains:
-        fallback = Q(required_skill__in=routing.generalist_domains)
-        if routing.fallback_cutoff is not None:
-            fallback &= Q(created_at__lte=routing.fallback_cutoff)
-        q |= fallback
-    return q
+        return "t.priority DESC, t.uncertainty ASC NULLS LAST, t.id ASC"
+    return "t.priority DESC, t.id ASC"
 
 
 def expert_domains(skills: dict) -> list[str]:
     return sorted(d for d, level in skills.items() if level == strategies.EXPERT)
 
 
-def _base(*, project: Project, user) -> QuerySet[Task]:
-    return Task.objects.filter(project=project).exclude(_not_done_by(user))
+def _base(*, project: Project, user_id: int) -> tuple[list[str], list]:
+    """Tasks of the project that the user has not done, skipped, escalated or leased."""
+    return [
+        "t.project_id = %s",
+        "NOT EXISTS (SELECT 1 FROM assignment_assignment d WHERE d.task_id = t.id AND d.user_id = %s"
+        f" AND d.status IN {_DONE_SQL})",
+    ], [project.pk, user_id]
 
 
-def open_candidates(*, project: Project, user) -> QuerySet[Task]:
-    """Incomplete tasks with a free slot that the user has not done, skipped, escalated or leased."""
-    return (
-        _base(project=project, user=user)
-        .filter(is_complete=False, submitted_count__lt=project.overlap - F("leased_count"))
-        .order_by(*queue_order(project))
+def _open(*, project: Project, user_id: int) -> tuple[list[str], list]:
+    """Incomplete tasks with a free slot that the user has not done, skipped, escalated or leased.
+
+    ``NOT t.is_complete`` is spelled as the partial indexes' condition, so the planner uses them.
+    """
+    where, params = _base(project=project, user_id=user_id)
+    return [*where, "NOT t.is_complete", "t.submitted_count < %s - t.leased_count"], [*params, project.overlap]
+
+
+def _routing(*, project: Project, skills: dict, now: datetime) -> tuple[list[str], list]:
+    """The skill filter for unflagged tasks under the project's policy."""
+    if project.assignment_policy != AssignmentPolicy.SKILL:
+        return [], []
+    routing = strategies.skill_routing(
+        skills=skills, fallback=project.skill_fallback, fallback_minutes=project.skill_fallback_minutes, now=now
     )
+    terms, params = ["t.required_skill = ''"], []
+    if routing.expert_domains:
+        terms.append(f"t.required_skill IN {_in(routing.expert_domains)}")
+        params.extend(routing.expert_domains)
+    if routing.generalist_domains:
+        fallback = f"t.required_skill IN {_in(routing.generalist_domains)}"
+        params.extend(routing.generalist_domains)
+        if routing.fallback_cutoff is not None:
+            fallback = f"({fallback} AND t.created_at <= %s)"
+            params.append(connection.ops.adapt_datetimefield_value(routing.fallback_cutoff))
+        terms.append(fallback)
+    return ["(" + " OR ".join(terms) + ")"], params
 
 
-def assigned_candidates(*, project: Project, user, task_ids: list[int]) -> QuerySet[Task]:
+def _candidates(parts: tuple[list[str], list], *more: tuple[list[str], list], order: str) -> Candidates:
+    where, params = list(parts[0]), list(parts[1])
+    for w, p in more:
+        where.extend(w)
+        params.extend(p)
+    return Candidates(" AND ".join(where), tuple(params), order)
+
+
+def assigned_candidates(*, project: Project, user_id: int, task_ids: list[int]) -> Candidates:
     """Tasks a manager assigned to this user that still have a free slot."""
-    return open_candidates(project=project, user=user).filter(pk__in=task_ids)
+    return _candidates(
+        _open(project=project, user_id=user_id), ([f"t.id IN {_in(task_ids)}"], task_ids), order=queue_order(project)
+    )
 
 
-def gold_candidates(*, project: Project, user, skills: dict, now: datetime) -> QuerySet[Task]:
+def gold_candidates(*, project: Project, user_id: int, skills: dict, now: datetime) -> Candidates:
     """Gold tasks the user has not seen. Gold tasks measure every annotator, so overlap does not cap them."""
-    return (
-        _base(project=project, user=user)
-        .filter(is_gold=True, is_flagged=False)
-        .filter(routing_q(project=project, skills=skills, now=now))
-        .order_by("-priority", "id")
+    return _candidates(
+        _base(project=project, user_id=user_id),
+        (["t.is_gold", "NOT t.is_flagged"], []),
+        _routing(project=project, skills=skills, now=now),
+        order="t.priority DESC, t.id ASC",
     )
 
 
-def flagged_candidates(*, project: Project, user, skills: dict) -> QuerySet[Task]:
-    """Escalated tasks for experts of the flagged domain."""
-    return open_candidates(project=project, user=user).filter(is_flagged=True, flag_domain__in=expert_domains(skills))
+def flagged_candidates(*, project: Project, user_id: int, skills: dict) -> Candidates:
+    """Escalated tasks for experts of the flagged domain (the caller checks the user is an expert of some)."""
+    domains = expert_domains(skills)
+    return _candidates(
+        _open(project=project, user_id=user_id),
+        (["t.is_flagged", f"t.flag_domain IN {_in(domains)}"], domains),
+        order=queue_order(project),
+    )
 
 
-def expert_candidates(*, project: Project, user, skills: dict) -> QuerySet[Task]:
+def expert_candidates(*, project: Project, user_id: int, skills: dict) -> Candidates:
     """Skill-routed projects: tasks needing one of the user's expert domains come to them first."""
-    return open_candidates(project=project, user=user).filter(
-        is_flagged=False, is_gold=False, required_skill__in=expert_domains(skills)
+    domains = expert_domains(skills)
+    return _candidates(
+        _open(project=project, user_id=user_id),
+        (["NOT t.is_flagged", "NOT t.is_gold", f"t.required_skill IN {_in(domains)}"], domains),
+        order=queue_order(project),
     )
 
 
-def general_candidates(*, project: Project, user, skills: dict, now: datetime) -> QuerySet[Task]:
-    return (
-        open_candidates(project=project, user=user)
-        .filter(is_flagged=False, is_gold=False)
-        .filter(routing_q(project=project, skills=skills, now=now))
+def general_candidates(*, project: Project, user_id: int, skills: dict, now: datetime) -> Candidates:
+    return _candidates(
+        _open(project=project, user_id=user_id),
+        (["NOT t.is_flagged", "NOT t.is_gold"], []),
+        _routing(project=project, skills=skills, now=now),
+        order=queue_order(project),
     )
+
+
+def candidate_ids(candidates: Candidates, limit: int) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(candidates.select(f"LIMIT {int(limit)}"), candidates.params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+# --- the user's queue state -----------------------------------------------------------------
+
+# The project's queue settings, in the order the state query reads them (the model's field order,
+# which ``Model.from_db`` expects).
+PROJECT_QUEUE_FIELDS = (
+    "id",
+    "overlap",
+    "assignment_policy",
+    "skill_fallback",
+    "skill_fallback_minutes",
+    "gold_ratio",
+    "lease_minutes",
+    "queue_order",
+)
+
+_STATE_SQL = f"""
+SELECT m.id, m.role, m.queue_paused, pr.skills,
+       {", ".join(f"p.{name}" for name in PROJECT_QUEUE_FIELDS)},
+       EXISTS (SELECT 1 FROM assignment_assignment s
+               WHERE s.project_id = m.project_id AND s.status = 'leased' AND s.expires_at <= %s),
+       EXISTS (SELECT 1 FROM assignment_assignment h
+               WHERE h.project_id = m.project_id AND h.user_id = m.user_id AND h.status IN ('leased', 'assigned')),
+       CASE WHEN p.gold_ratio > 0 THEN
+           (SELECT count(*) FROM assignment_assignment g
+            WHERE g.project_id = m.project_id AND g.user_id = m.user_id AND g.status <> 'assigned')
+       END
+FROM projects_membership m
+JOIN projects_project p ON p.id = m.project_id
+LEFT JOIN projects_annotatorprofile pr ON pr.user_id = m.user_id
+WHERE m.project_id = %s AND m.user_id = %s
+"""
+
+
+@dataclass
+class QueueState:
+    """What one next-task call needs to know before it picks a task."""
+
+    membership_id: int | None
+    role: str | None
+    paused: bool
+    skills: dict
+    stale: bool  # the project has leases past expiry (the lazy expiry check)
+    holds: bool  # the user holds a lease or was assigned tasks
+    served: int | None  # tasks served to the user so far (read only when the project mixes in gold)
+    project: Project | None = None
+
+
+def queue_state_locked(*, project_id: int, user_id: int, now: datetime) -> QueueState | None:
+    """Lock the user's membership row and read, in the same statement, what the queue needs.
+
+    Locking the membership row (PostgreSQL; SQLite serializes writers anyway) makes one claim
+    per user at a time, so a double click cannot lease two tasks. The row brings the role, the
+    pause flag, the user's skills, the project's queue settings (as a ``Project`` with only those
+    fields loaded), whether the project has leases past expiry, whether the user holds or was
+    assigned anything and, in projects with gold, how many tasks they were served. Call inside a
+    transaction. None when the user is not a member.
+    """
+    sql = _STATE_SQL + (" FOR UPDATE OF m" if settings.IS_POSTGRES else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [connection.ops.adapt_datetimefield_value(now), project_id, user_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    membership_id, role, paused, skills = row[:4]
+    n = len(PROJECT_QUEUE_FIELDS)
+    stale, holds, served = row[4 + n :]
+    return QueueState(
+        membership_id=membership_id,
+        role=role,
+        paused=bool(paused),
+        skills=_json(skills) or {},
+        stale=bool(stale),
+        holds=bool(holds),
+        served=served,
+        project=Project.from_db(connection.alias, PROJECT_QUEUE_FIELDS, row[4 : 4 + n]),
+    )
+
+
+def assigned_task_ids(*, project_id: int, user_id: int, limit: int) -> list[int]:
+    """Tasks a manager assigned to the user (status ``assigned``), oldest assignment first."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT task_id FROM assignment_assignment WHERE project_id = %s AND user_id = %s AND status = 'assigned'"
+            f" ORDER BY id LIMIT {int(limit)}",
+            [project_id, user_id],
+        )
+        return [row[0] for row in cursor.fetchall()]

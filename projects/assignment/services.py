@@ -19,14 +19,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from projects.assignment import selectors, strategies
 from projects.assignment.models import Assignment, AssignmentStatus, Task
 from projects.core.exceptions import Conflict, ValidationFailed
-from projects.core.models import AssignmentPolicy, Membership, Project
+from projects.core.models import AssignmentPolicy, Membership, Project, Role
 from projects.core.services import audit_log
 from projects.documents.models import Article
 
@@ -88,50 +88,73 @@ def _lease(*, task: Task, project: Project, user, now) -> Assignment:
     return assignment
 
 
-def _claim_first(candidates: QuerySet[Task], *, project: Project, user, now, capped: bool = True) -> Assignment | None:
+def _claim_first(
+    candidates: selectors.Candidates, *, project: Project, user, now, capped: bool = True
+) -> Assignment | None:
     """Lease the first candidate that can still be claimed."""
     if settings.IS_POSTGRES:
         return _claim_pg(candidates, project=project, user=user, now=now)
-    for task in candidates.select_related("article")[:CANDIDATE_BATCH]:
-        claim = Task.objects.filter(pk=task.pk)
+    for task_id in selectors.candidate_ids(candidates, CANDIDATE_BATCH):
+        claim = Task.objects.filter(pk=task_id)
         if capped:
             claim = claim.filter(is_complete=False, submitted_count__lt=project.overlap - F("leased_count"))
         # The conditional update is the claim: 0 rows means the slot went meanwhile.
         if claim.update(leased_count=F("leased_count")) == 1:
+            task = Task.objects.select_related("article").get(pk=task_id)
             return _lease(task=task, project=project, user=user, now=now)
     return None
 
 
-# PostgreSQL: pick, lock, count and lease in one statement. The candidate subquery ends in
-# ``LIMIT 1 FOR UPDATE OF assignment_task SKIP LOCKED``; the UPDATE takes the locked row, the
-# INSERT records (or renews) the user's assignment, and the final SELECT also reads what the
-# annotator's page needs (the article, their own earlier draft, the predictions), so a
-# next-task call costs one round trip here instead of six.
-_CLAIM_SQL = """
+# PostgreSQL: what the annotator's page needs, read with the lease: the task, the lease, the
+# article, the user's own earlier draft or submission and the predictions (``l`` is the lease,
+# ``c`` the task).
+_PAGE_COLUMNS = """
+    c.id, c.project_id, c.article_id, c.segment_index, c.start_offset, c.end_offset, c.payload,
+    c.required_skill, c.priority, l.id, l.assigned_by_id, l.created_at, l.leased_at, l.expires_at,
+    a.external_id, a.title, a.text, a.source, a.url, a.domain,
+    m.id, m.status, m.draft, m.result, m.submitted_at, m.review_state,
+    (SELECT json_agg(json_build_object('id', p.id, 'model_version', p.model_version, 'result', p.result,
+                                       'score', p.score) ORDER BY p.created_at DESC, p.id)
+     FROM prelabel_prediction p WHERE p.task_id = c.id)
+"""
+_PAGE_JOINS = """
+JOIN documents_article a ON a.id = c.article_id
+LEFT JOIN annotations_annotation m ON m.task_id = c.id AND m.user_id = l.user_id
+"""
+
+# Pick, lock, count and lease in one statement. The candidate subquery ends in
+# ``LIMIT 1 FOR UPDATE OF t SKIP LOCKED``; the UPDATE takes the locked row, the INSERT records (or
+# renews) the user's assignment, and the final SELECT reads the page, so a claim costs one round
+# trip.
+_CLAIM_SQL = f"""
 WITH claimed AS (
-    UPDATE assignment_task t SET leased_count = t.leased_count + 1
-    WHERE t.id = ({candidate})
-    RETURNING t.id, t.project_id, t.article_id, t.segment_index, t.start_offset, t.end_offset, t.payload,
-              t.required_skill, t.priority
+    UPDATE assignment_task c SET leased_count = c.leased_count + 1
+    WHERE c.id = ({{candidate}})
+    RETURNING c.id, c.project_id, c.article_id, c.segment_index, c.start_offset, c.end_offset, c.payload,
+              c.required_skill, c.priority
 ), lease AS (
     INSERT INTO assignment_assignment
         (project_id, task_id, user_id, status, leased_at, expires_at, created_at, updated_at)
     SELECT c.project_id, c.id, %s, 'leased', %s, %s, %s, %s FROM claimed c
     ON CONFLICT (task_id, user_id) DO UPDATE SET status = EXCLUDED.status, leased_at = EXCLUDED.leased_at,
         expires_at = EXCLUDED.expires_at, updated_at = EXCLUDED.updated_at
-    RETURNING id, task_id, assigned_by_id, created_at
+    RETURNING id, task_id, user_id, assigned_by_id, created_at, leased_at, expires_at
 )
-SELECT c.id, c.project_id, c.article_id, c.segment_index, c.start_offset, c.end_offset, c.payload,
-       c.required_skill, c.priority, l.id, l.assigned_by_id, l.created_at,
-       a.external_id, a.title, a.text, a.source, a.url, a.domain,
-       m.id, m.status, m.draft, m.result, m.submitted_at, m.review_state,
-       (SELECT json_agg(json_build_object('id', p.id, 'model_version', p.model_version, 'result', p.result,
-                                          'score', p.score) ORDER BY p.created_at DESC, p.id)
-        FROM prelabel_prediction p WHERE p.task_id = c.id)
+SELECT {_PAGE_COLUMNS}
 FROM claimed c
 JOIN lease l ON l.task_id = c.id
-JOIN documents_article a ON a.id = c.article_id
-LEFT JOIN annotations_annotation m ON m.task_id = c.id AND m.user_id = %s
+{_PAGE_JOINS}
+"""
+
+# The live lease the user already holds in the project, with its page.
+_HELD_SQL = f"""
+SELECT {_PAGE_COLUMNS}
+FROM assignment_assignment l
+JOIN assignment_task c ON c.id = l.task_id
+{_PAGE_JOINS}
+WHERE l.project_id = %s AND l.user_id = %s AND l.status = 'leased' AND l.expires_at > %s
+ORDER BY l.leased_at, l.id
+LIMIT 1
 """
 
 
@@ -139,21 +162,12 @@ def _json(value):
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _claim_pg(candidates: QuerySet[Task], *, project: Project, user, now) -> Assignment | None:
-    pick = candidates.values("pk").select_for_update(skip_locked=True, of=("self",))
-    candidate_sql, candidate_params = pick[:1].query.get_compiler(using=pick.db).as_sql()
-    expires = now + timedelta(minutes=project.lease_minutes)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _CLAIM_SQL.format(candidate=candidate_sql),
-            [*candidate_params, user.pk, now, expires, now, now, user.pk],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
+def _page_assignment(row, *, user) -> Assignment:
+    """The lease of a ``_PAGE_COLUMNS`` row, its task and article built from the row, and the
+    page's extras on ``task.queue_extras`` (what ``task_work_data`` would otherwise read)."""
     (task_id, project_id, article_id, segment_index, start, end, payload, skill, priority, lease_id, assigned_by_id,
-     created_at, external_id, title, text, source, url, domain, mine_id, mine_status, draft, result, submitted_at,
-     review_state, predictions) = row  # fmt: skip
+     created_at, leased_at, expires_at, external_id, title, text, source, url, domain, mine_id, mine_status, draft,
+     result, submitted_at, review_state, predictions) = row  # fmt: skip
     article = Article(
         pk=article_id, project_id=project_id, external_id=external_id, title=title, text=text, source=source,
         url=url, domain=domain,
@@ -176,37 +190,85 @@ def _claim_pg(candidates: QuerySet[Task], *, project: Project, user, now) -> Ass
         },
     }
     return Assignment(
-        pk=lease_id, project_id=project_id, task=task, user=user, status=AssignmentStatus.LEASED, leased_at=now,
-        expires_at=expires, assigned_by_id=assigned_by_id, created_at=created_at, updated_at=now,
+        pk=lease_id, project_id=project_id, task=task, user=user, status=AssignmentStatus.LEASED, leased_at=leased_at,
+        expires_at=expires_at, assigned_by_id=assigned_by_id, created_at=created_at,
     )  # fmt: skip
 
 
-def _queue_state(*, project: Project, user, now) -> dict | None:
-    """Lock the user's membership row and read, in the same query, what the queue needs to know.
-
-    Locking the membership row makes one claim per user at a time (a double click cannot lease
-    two tasks). The row also brings the pause flag, the user's skills, whether the project has
-    leases past expiry (the lazy expiry check) and whether the user holds or was assigned
-    anything, so the common case (nothing held, nothing stale) needs no further reads.
-    order_by() drops Membership's default ordering, whose join would lock the project row too.
-    """
-    return (
-        Membership.objects.select_for_update(of=("self",))
-        .filter(project=project, user=user)
-        .order_by()
-        .annotate(
-            stale=Exists(
-                Assignment.objects.filter(project=project, status=AssignmentStatus.LEASED, expires_at__lte=now)
-            ),
-            holds=Exists(
-                Assignment.objects.filter(
-                    project=project, user=user, status__in=(AssignmentStatus.LEASED, AssignmentStatus.ASSIGNED)
-                )
-            ),
+def _claim_pg(candidates: selectors.Candidates, *, project: Project, user, now) -> Assignment | None:
+    expires = now + timedelta(minutes=project.lease_minutes)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM_SQL.format(candidate=candidates.select("LIMIT 1 FOR UPDATE OF t SKIP LOCKED")),
+            [*candidates.params, user.pk, now, expires, now, now],
         )
-        .values("queue_paused", "user__annotator_profile__skills", "stale", "holds")
+        row = cursor.fetchone()
+    return None if row is None else _page_assignment(row, user=user)
+
+
+def _held_lease(*, project: Project, user, now) -> Assignment | None:
+    """The user's live lease in the project (the oldest, should there be several), or None."""
+    if settings.IS_POSTGRES:
+        with connection.cursor() as cursor:
+            cursor.execute(_HELD_SQL, [project.pk, user.pk, now])
+            row = cursor.fetchone()
+        return None if row is None else _page_assignment(row, user=user)
+    return (
+        Assignment.objects.filter(project=project, user=user, status=AssignmentStatus.LEASED, expires_at__gt=now)
+        .select_related("task", "task__article")
+        .order_by("leased_at", "id")
         .first()
     )
+
+
+# A superuser who is not a member acts as an admin with no skills; check everything.
+_SUPERUSER_STATE = {"membership_id": None, "role": Role.ADMIN, "paused": False, "skills": {}, "stale": True,
+                    "holds": True, "served": None}  # fmt: skip
+
+
+def _serve(*, state: selectors.QueueState, project: Project, user, now) -> Assignment | None:
+    """The queue itself, after the user's state was read under the lock; see ``task_next_for_user``."""
+    if state.paused:
+        return None
+    if state.stale:
+        leases_expire(project=project, now=now)  # the lazy check; beat does the rest
+    skills = state.skills
+    if state.holds:
+        held = _held_lease(project=project, user=user, now=now)
+        if held is not None:
+            return held
+        assigned_ids = selectors.assigned_task_ids(project_id=project.pk, user_id=user.pk, limit=CANDIDATE_BATCH * 5)
+        if assigned_ids:
+            claimed = _claim_first(
+                selectors.assigned_candidates(project=project, user_id=user.pk, task_ids=assigned_ids),
+                project=project,
+                user=user,
+                now=now,
+            )
+            if claimed is not None:
+                return claimed
+    if project.gold_ratio > 0:
+        served = state.served
+        if served is None:
+            served = Assignment.objects.filter(project=project, user=user).exclude(status=AssignmentStatus.ASSIGNED)
+            served = served.count()
+        if strategies.gold_turn(ratio=project.gold_ratio, project_id=project.pk, user_id=user.pk, served=served):
+            gold = selectors.gold_candidates(project=project, user_id=user.pk, skills=skills, now=now)
+            claimed = _claim_first(gold, project=project, user=user, now=now, capped=False)
+            if claimed is not None:
+                return claimed
+    passes = []
+    if selectors.expert_domains(skills):
+        passes.append(selectors.flagged_candidates(project=project, user_id=user.pk, skills=skills))
+        if project.assignment_policy == AssignmentPolicy.SKILL:
+            passes.append(selectors.expert_candidates(project=project, user_id=user.pk, skills=skills))
+    if project.assignment_policy != AssignmentPolicy.MANUAL:
+        passes.append(selectors.general_candidates(project=project, user_id=user.pk, skills=skills, now=now))
+    for candidates in passes:
+        claimed = _claim_first(candidates, project=project, user=user, now=now)
+        if claimed is not None:
+            return claimed
+    return None
 
 
 def task_next_for_user(*, project: Project, user) -> Assignment | None:
@@ -216,62 +278,44 @@ def task_next_for_user(*, project: Project, user) -> Assignment | None:
     escalated tasks for experts of the flagged domain; in skill-routed projects the tasks needing
     one of their expert skills; then every other task their routing allows. Within each, higher
     priority first, then (``queue_order=uncertainty``) the least certain pre-label, then id.
-    Members whose queue is paused get nothing.
+    Members whose queue is paused get nothing; non-members (except superusers) neither.
     """
     now = timezone.now()
     with transaction.atomic():
-        row = _queue_state(project=project, user=user, now=now)
-        if row is None:
+        state = selectors.queue_state_locked(project_id=project.pk, user_id=user.pk, now=now)
+        if state is None:
             if not user.is_superuser:
                 return None
-            row = {"queue_paused": False, "user__annotator_profile__skills": None, "stale": True, "holds": True}
-        if row["queue_paused"]:
-            return None
-        if row["stale"]:
-            leases_expire(project=project, now=now)  # the lazy check; beat does the rest
-        skills = row["user__annotator_profile__skills"] or {}
-        if row["holds"]:
-            mine = list(
-                Assignment.objects.filter(
-                    project=project, user=user, status__in=(AssignmentStatus.LEASED, AssignmentStatus.ASSIGNED)
-                )
-                .select_related("task", "task__article")
-                .order_by("leased_at", "id")[: CANDIDATE_BATCH * 5]
+            state = selectors.QueueState(**_SUPERUSER_STATE)
+        return _serve(state=state, project=project, user=user, now=now)
+
+
+def task_next_in_project(*, project_id: int, user, role: str) -> tuple[Membership | None, Assignment | None]:
+    """``task_next_for_user`` for the API, which knows only the project id: the membership, the
+    project's queue settings and the user's queue state come from one locked read.
+
+    Returns (None, None) when the user may not see the project (not a member, not a superuser,
+    or no such project), (membership, None) when their role is below ``role`` or nothing is left
+    for them, else their membership and the lease. The returned project (``membership.project``)
+    has only its queue settings loaded.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        state = selectors.queue_state_locked(project_id=project_id, user_id=user.pk, now=now)
+        if state is not None:
+            project = state.project
+            membership = Membership(
+                pk=state.membership_id, project=project, user=user, role=state.role, queue_paused=state.paused
             )
-            for assignment in mine:
-                if assignment.status == AssignmentStatus.LEASED and assignment.expires_at > now:
-                    return assignment
-            assigned_ids = [a.task_id for a in mine if a.status == AssignmentStatus.ASSIGNED]
-            if assigned_ids:
-                claimed = _claim_first(
-                    selectors.assigned_candidates(project=project, user=user, task_ids=assigned_ids),
-                    project=project,
-                    user=user,
-                    now=now,
-                )
-                if claimed is not None:
-                    return claimed
-        if project.gold_ratio > 0:
-            served = Assignment.objects.filter(project=project, user=user).exclude(status=AssignmentStatus.ASSIGNED)
-            if strategies.gold_turn(
-                ratio=project.gold_ratio, project_id=project.pk, user_id=user.pk, served=served.count()
-            ):
-                gold = selectors.gold_candidates(project=project, user=user, skills=skills, now=now)
-                claimed = _claim_first(gold, project=project, user=user, now=now, capped=False)
-                if claimed is not None:
-                    return claimed
-        passes = []
-        if selectors.expert_domains(skills):
-            passes.append(selectors.flagged_candidates(project=project, user=user, skills=skills))
-            if project.assignment_policy == AssignmentPolicy.SKILL:
-                passes.append(selectors.expert_candidates(project=project, user=user, skills=skills))
-        if project.assignment_policy != AssignmentPolicy.MANUAL:
-            passes.append(selectors.general_candidates(project=project, user=user, skills=skills, now=now))
-        for candidates in passes:
-            claimed = _claim_first(candidates, project=project, user=user, now=now)
-            if claimed is not None:
-                return claimed
-    return None
+        else:
+            project = Project.objects.filter(pk=project_id).first() if user.is_superuser else None
+            if project is None:
+                return None, None
+            membership = Membership(project=project, user=user, role=Role.ADMIN)
+            state = selectors.QueueState(**_SUPERUSER_STATE)
+        if not membership.has_role(role):
+            return membership, None
+        return membership, _serve(state=state, project=project, user=user, now=now)
 
 
 @transaction.atomic

@@ -4,6 +4,11 @@
 ``request.membership`` on the request, and compares the member's role with what the view
 declares (``read_role``, ``write_role``, or ``action_roles`` per action). Users who are not
 members get 404, so a project's existence is not revealed.
+
+A view on a hot path may set ``membership_in_view = True``: it then reads the membership itself,
+in the same statement as its own work (the queue's locked read), answers 404 for non-members
+and calls ``require_role`` with its declared role before acting. The token scope is still
+checked here.
 """
 
 from __future__ import annotations
@@ -79,8 +84,8 @@ class ProjectRolePermission(permissions.BasePermission):
             return False
         check_token_scope(request, view)
         kwarg = getattr(view, "project_url_kwarg", "project_pk")
-        if kwarg not in view.kwargs:
-            return True  # list/create at the top level; the view filters by membership itself
+        if kwarg not in view.kwargs or getattr(view, "membership_in_view", False):
+            return True  # list/create at the top level, or a view that resolves the membership itself
         _, membership = resolve_project(request, view.kwargs[kwarg])
         require_role(request, membership, self.required_role(request, view))
         return True
