@@ -4,7 +4,9 @@ Needs ``DATABASE_URL=postgres://...`` (the same bench database as ``next_task``;
 default 10,000). Runs the whole Django stack in-process (WSGI handler, middleware, token auth)
 with one annotator looping next-task → submit (one choice + 3 spans), and reports per request the
 number of SQL queries and the process CPU time (``time.process_time``, which other processes on
-the machine do not inflate the way they inflate wall-clock latency). ``--requests`` loops (200).
+the machine do not inflate the way they inflate wall-clock latency). When the database runs on
+this machine, the database server's CPU time per request is reported too (the connection's
+backend process, from ``/proc/<pid>/schedstat``). ``--requests`` loops (200).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 from bench.scenarios.next_task import django_ready, option, prepare
 from bench.scenarios.submit import RESULT
@@ -31,15 +34,32 @@ def run(options) -> list[dict]:
     project_id, (key,) = prepare(n, 1)
     client = Client(HTTP_AUTHORIZATION=f"Token {key}")
     body = json.dumps(RESULT)
-    costs: dict[str, dict[str, list[float]]] = {"next_task": {"q": [], "cpu": []}, "submit": {"q": [], "cpu": []}}
+    costs: dict[str, dict[str, list[float]]] = {k: {"q": [], "cpu": [], "db": []} for k in ("next_task", "submit")}
+    backend = None
+
+    def db_cpu_ns() -> int | None:
+        """CPU time so far of the database backend serving our connection (None if not local)."""
+        nonlocal backend
+        if backend is None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                backend = Path(f"/proc/{cursor.fetchone()[0]}/schedstat")
+        try:
+            return int(backend.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def call(kind: str, path: str, data: str):
+        db0 = db_cpu_ns()
         with CaptureQueriesContext(connection) as queries:
             t0 = time.process_time()
             response = client.post(path, data=data, content_type="application/json")
             cpu = time.process_time() - t0
+        db1 = db_cpu_ns()
         costs[kind]["q"].append(len(queries))
         costs[kind]["cpu"].append(cpu * 1000)
+        if db0 is not None and db1 is not None:
+            costs[kind]["db"].append((db1 - db0) / 1e6)
         return response
 
     for _ in range(loops):
@@ -55,6 +75,7 @@ def run(options) -> list[dict]:
             "queries": int(median(c["q"][warm])),
             "queries_max": max(c["q"][warm]),
             "cpu_ms_p50": round(median(c["cpu"][warm]), 2),
+            **({"db_cpu_ms_p50": round(median(c["db"][warm]), 2)} if c["db"] else {}),
             "calls": len(c["q"][warm]),
         }
         for kind, c in costs.items()

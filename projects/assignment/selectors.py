@@ -18,6 +18,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import connection
 
+from annotator.db import hot_cursor
 from projects.assignment import strategies
 from projects.assignment.models import AssignmentStatus
 from projects.core.models import AssignmentPolicy, Project, QueueOrder
@@ -48,8 +49,12 @@ def _json(value):
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _in(values) -> str:
-    return "(" + ", ".join(["%s"] * len(values)) + ")"
+def _in(column: str, values) -> tuple[str, list]:
+    """``column`` is one of ``values`` (not empty). PostgreSQL takes the list as one array
+    parameter, so the statement's text does not depend on its length (it is prepared once)."""
+    if settings.IS_POSTGRES:
+        return f"{column} = ANY(%s)", [list(values)]
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
 
 
 def queue_order(project: Project) -> str:
@@ -90,11 +95,12 @@ def _routing(*, project: Project, skills: dict, now: datetime) -> tuple[list[str
     )
     terms, params = ["t.required_skill = ''"], []
     if routing.expert_domains:
-        terms.append(f"t.required_skill IN {_in(routing.expert_domains)}")
-        params.extend(routing.expert_domains)
+        term, values = _in("t.required_skill", routing.expert_domains)
+        terms.append(term)
+        params.extend(values)
     if routing.generalist_domains:
-        fallback = f"t.required_skill IN {_in(routing.generalist_domains)}"
-        params.extend(routing.generalist_domains)
+        fallback, values = _in("t.required_skill", routing.generalist_domains)
+        params.extend(values)
         if routing.fallback_cutoff is not None:
             fallback = f"({fallback} AND t.created_at <= %s)"
             params.append(connection.ops.adapt_datetimefield_value(routing.fallback_cutoff))
@@ -112,9 +118,8 @@ def _candidates(parts: tuple[list[str], list], *more: tuple[list[str], list], or
 
 def assigned_candidates(*, project: Project, user_id: int, task_ids: list[int]) -> Candidates:
     """Tasks a manager assigned to this user that still have a free slot."""
-    return _candidates(
-        _open(project=project, user_id=user_id), ([f"t.id IN {_in(task_ids)}"], task_ids), order=queue_order(project)
-    )
+    term, values = _in("t.id", task_ids)
+    return _candidates(_open(project=project, user_id=user_id), ([term], values), order=queue_order(project))
 
 
 def gold_candidates(*, project: Project, user_id: int, skills: dict, now: datetime) -> Candidates:
@@ -129,20 +134,18 @@ def gold_candidates(*, project: Project, user_id: int, skills: dict, now: dateti
 
 def flagged_candidates(*, project: Project, user_id: int, skills: dict) -> Candidates:
     """Escalated tasks for experts of the flagged domain (the caller checks the user is an expert of some)."""
-    domains = expert_domains(skills)
+    term, values = _in("t.flag_domain", expert_domains(skills))
     return _candidates(
-        _open(project=project, user_id=user_id),
-        (["t.is_flagged", f"t.flag_domain IN {_in(domains)}"], domains),
-        order=queue_order(project),
+        _open(project=project, user_id=user_id), (["t.is_flagged", term], values), order=queue_order(project)
     )
 
 
 def expert_candidates(*, project: Project, user_id: int, skills: dict) -> Candidates:
     """Skill-routed projects: tasks needing one of the user's expert domains come to them first."""
-    domains = expert_domains(skills)
+    term, values = _in("t.required_skill", expert_domains(skills))
     return _candidates(
         _open(project=project, user_id=user_id),
-        (["NOT t.is_flagged", "NOT t.is_gold", f"t.required_skill IN {_in(domains)}"], domains),
+        (["NOT t.is_flagged", "NOT t.is_gold", term], values),
         order=queue_order(project),
     )
 
@@ -220,7 +223,7 @@ def queue_state_locked(*, project_id: int, user_id: int, now: datetime) -> Queue
     transaction. None when the user is not a member.
     """
     sql = _STATE_SQL + (" FOR UPDATE OF m" if settings.IS_POSTGRES else "")
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, [connection.ops.adapt_datetimefield_value(now), project_id, user_id])
         row = cursor.fetchone()
     if row is None:

@@ -18,11 +18,12 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotator.db import hot_cursor
 from projects.assignment import selectors, strategies
 from projects.assignment.models import Assignment, AssignmentStatus, Task
 from projects.core.exceptions import Conflict, ValidationFailed
@@ -197,7 +198,7 @@ def _page_assignment(row, *, user) -> Assignment:
 
 def _claim_pg(candidates: selectors.Candidates, *, project: Project, user, now) -> Assignment | None:
     expires = now + timedelta(minutes=project.lease_minutes)
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(
             _CLAIM_SQL.format(candidate=candidates.select("LIMIT 1 FOR UPDATE OF t SKIP LOCKED")),
             [*candidates.params, user.pk, now, expires, now, now],
@@ -209,7 +210,7 @@ def _claim_pg(candidates: selectors.Candidates, *, project: Project, user, now) 
 def _held_lease(*, project: Project, user, now) -> Assignment | None:
     """The user's live lease in the project (the oldest, should there be several), or None."""
     if settings.IS_POSTGRES:
-        with connection.cursor() as cursor:
+        with hot_cursor() as cursor:
             cursor.execute(_HELD_SQL, [project.pk, user.pk, now])
             row = cursor.fetchone()
         return None if row is None else _page_assignment(row, user=user)

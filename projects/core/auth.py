@@ -1,7 +1,8 @@
 """API token authentication: ``Authorization: Token <key>``, keys stored only as SHA-256.
 
 Every API request pays for this, so the token and its user are read with one hand-written
-statement (no ORM query building) and built with ``Model.from_db``. Nothing is cached between
+statement (no ORM query building; prepared once per connection, ``annotator.db``) and built with
+``Model.from_db``. Nothing is cached between
 requests: a revoked or expired token, or a deactivated user, is refused on the very next request.
 """
 
@@ -16,6 +17,7 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from annotator.db import hot_cursor
 from projects.core import ratelimit
 from projects.core.models import ApiToken, hash_token
 from projects.core.permissions import token_scope_refusal
@@ -47,7 +49,7 @@ def _aware(value):
 def token_with_user(key: str) -> ApiToken | None:
     """The token whose key is ``key``, with ``token.user`` loaded, or None."""
     sql, token_fields, user_fields = _token_query()
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, [hash_token(key)])
         row = cursor.fetchone()
     if row is None:

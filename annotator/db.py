@@ -1,0 +1,51 @@
+"""A cursor for the few statements every API request runs: prepared once per connection.
+
+The ORM's statements travel as text with their values inlined (psycopg's client-side binding,
+Django's default), so PostgreSQL parses and plans each one every time. For the token lookup and
+the queue's statements that planning cost about as much server CPU as running them. A
+``hot_cursor()`` binds values on the server and prepares a statement after a connection has run
+it twice (statements run once are not worth a prepare round trip); later runs skip parse and
+plan. Callers keep their statements' text independent of the values (an array parameter rather
+than ``IN (%s, %s, ...)``), so each statement is prepared once. Statements still go through
+Django's cursor wrapper, so they are logged (with their values, when queries are logged),
+counted by ``CaptureQueriesContext`` and their errors translated.
+
+``DB_PREPARED_STATEMENTS=false`` turns this off (plain cursor): needed behind a connection pooler
+in transaction mode that does not track prepared statements (PgBouncer before 1.21).
+Other databases get the plain cursor.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from django.conf import settings
+from django.db import connection
+from django.db.backends.utils import CursorWrapper
+
+
+@functools.cache
+def _classes() -> tuple[type, type]:
+    from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
+
+    class LoggedCursor(CursorDebugWrapper):
+        # psycopg keeps no text of a prepared statement's run, so log the statement with its
+        # values inlined, as Django does for server-side binding.
+        def execute(self, sql, params=None):
+            with self.debug_sql(self.db.ops.compose_sql(sql, params) if params else sql):
+                return CursorWrapper.execute(self, sql, params)
+
+    return ServerBindingCursor, LoggedCursor
+
+
+def hot_cursor():
+    """A cursor (use it in ``with``) whose statements are prepared on PostgreSQL; see the module."""
+    if not (settings.IS_POSTGRES and settings.DB_PREPARED_STATEMENTS):
+        return connection.cursor()
+    server_binding, logged = _classes()
+    connection.ensure_connection()
+    raw = connection.connection
+    # Only server-binding cursors prepare: the ORM's client-side cursors never do, whatever this says.
+    raw.prepare_threshold = 2
+    cursor = server_binding(raw)
+    return logged(cursor, connection) if connection.queries_logged else CursorWrapper(cursor, connection)
