@@ -18,7 +18,7 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -123,16 +123,27 @@ JOIN documents_article a ON a.id = c.article_id
 LEFT JOIN annotations_annotation m ON m.task_id = c.id AND m.user_id = l.user_id
 """
 
+# The user's live lease in the project (the oldest, should there be several).
+_HELD = """
+    SELECT id, task_id, user_id, assigned_by_id, created_at, leased_at, expires_at FROM assignment_assignment
+    WHERE project_id = %s AND user_id = %s AND status = 'leased' AND expires_at > %s
+    ORDER BY leased_at, id LIMIT 1
+"""
+
 # Pick, lock, count and lease in one statement. The candidate subquery ends in
 # ``LIMIT 1 FOR UPDATE OF t SKIP LOCKED``; the UPDATE takes the locked row, the INSERT records (or
 # renews) the user's assignment, and the final SELECT reads the page, so a claim costs one round
 # trip.
+#
+# Unless the user holds a live lease: then nothing is claimed and that lease is returned. The
+# queue state was read by the statement that waited for the membership lock, so when two calls
+# of one user race (a double click) the second one's state predates the first one's lease; this
+# statement starts after the lock was granted and sees it.
 _CLAIM_SQL = f"""
-WITH claimed AS (
+WITH held AS ({_HELD}), claimed AS (
     UPDATE assignment_task c SET leased_count = c.leased_count + 1
-    WHERE c.id = ({{candidate}})
-    RETURNING c.id, c.project_id, c.article_id, c.segment_index, c.start_offset, c.end_offset, c.payload,
-              c.required_skill, c.priority
+    WHERE c.id = ({{candidate}}) AND NOT EXISTS (SELECT 1 FROM held)
+    RETURNING c.id, c.project_id
 ), lease AS (
     INSERT INTO assignment_assignment
         (project_id, task_id, user_id, status, leased_at, expires_at, created_at, updated_at)
@@ -140,27 +151,36 @@ WITH claimed AS (
     ON CONFLICT (task_id, user_id) DO UPDATE SET status = EXCLUDED.status, leased_at = EXCLUDED.leased_at,
         expires_at = EXCLUDED.expires_at, updated_at = EXCLUDED.updated_at
     RETURNING id, task_id, user_id, assigned_by_id, created_at, leased_at, expires_at
+), l AS (
+    SELECT * FROM lease UNION ALL SELECT * FROM held
 )
 SELECT {_PAGE_COLUMNS}
-FROM claimed c
-JOIN lease l ON l.task_id = c.id
+FROM l
+JOIN assignment_task c ON c.id = l.task_id
 {_PAGE_JOINS}
 """
 
 # The live lease the user already holds in the project, with its page.
 _HELD_SQL = f"""
+WITH l AS ({_HELD})
 SELECT {_PAGE_COLUMNS}
-FROM assignment_assignment l
+FROM l
 JOIN assignment_task c ON c.id = l.task_id
 {_PAGE_JOINS}
-WHERE l.project_id = %s AND l.user_id = %s AND l.status = 'leased' AND l.expires_at > %s
-ORDER BY l.leased_at, l.id
-LIMIT 1
 """
 
 
 def _json(value):
     return json.loads(value) if isinstance(value, str) else value
+
+
+# The fields a page row loads, in model order (``Model.from_db`` expects it); the others are
+# deferred, so reading one costs a query instead of giving a wrong default.
+_ARTICLE_FIELDS = ("id", "project_id", "external_id", "title", "text", "source", "url", "domain")
+_TASK_FIELDS = ("id", "project_id", "article_id", "segment_index", "start_offset", "end_offset", "payload",
+                "required_skill", "priority")  # fmt: skip
+_LEASE_FIELDS = ("id", "project_id", "task_id", "user_id", "status", "leased_at", "expires_at", "assigned_by_id",
+                 "created_at")  # fmt: skip
 
 
 def _page_assignment(row, *, user) -> Assignment:
@@ -169,14 +189,14 @@ def _page_assignment(row, *, user) -> Assignment:
     (task_id, project_id, article_id, segment_index, start, end, payload, skill, priority, lease_id, assigned_by_id,
      created_at, leased_at, expires_at, external_id, title, text, source, url, domain, mine_id, mine_status, draft,
      result, submitted_at, review_state, predictions) = row  # fmt: skip
-    article = Article(
-        pk=article_id, project_id=project_id, external_id=external_id, title=title, text=text, source=source,
-        url=url, domain=domain,
-    )  # fmt: skip
-    task = Task(
-        pk=task_id, project_id=project_id, article=article, segment_index=segment_index, start_offset=start,
-        end_offset=end, payload=_json(payload), required_skill=skill, priority=priority,
-    )  # fmt: skip
+    db = connection.alias
+    article = Article.from_db(
+        db, _ARTICLE_FIELDS, (article_id, project_id, external_id, title, text, source, url, domain)
+    )
+    task = Task.from_db(
+        db, _TASK_FIELDS, (task_id, project_id, article_id, segment_index, start, end, _json(payload), skill, priority)
+    )
+    task.article = article
     task.queue_extras = {
         "predictions": _json(predictions) or [],
         "mine": None
@@ -190,10 +210,14 @@ def _page_assignment(row, *, user) -> Assignment:
             "review_state": review_state,
         },
     }
-    return Assignment(
-        pk=lease_id, project_id=project_id, task=task, user=user, status=AssignmentStatus.LEASED, leased_at=leased_at,
-        expires_at=expires_at, assigned_by_id=assigned_by_id, created_at=created_at,
+    assignment = Assignment.from_db(
+        db,
+        _LEASE_FIELDS,
+        (lease_id, project_id, task_id, user.pk, AssignmentStatus.LEASED, leased_at, expires_at, assigned_by_id,
+         created_at),
     )  # fmt: skip
+    assignment.task, assignment.user = task, user
+    return assignment
 
 
 def _claim_pg(candidates: selectors.Candidates, *, project: Project, user, now) -> Assignment | None:
@@ -201,7 +225,7 @@ def _claim_pg(candidates: selectors.Candidates, *, project: Project, user, now) 
     with hot_cursor() as cursor:
         cursor.execute(
             _CLAIM_SQL.format(candidate=candidates.select("LIMIT 1 FOR UPDATE OF t SKIP LOCKED")),
-            [*candidates.params, user.pk, now, expires, now, now],
+            [project.pk, user.pk, now, *candidates.params, user.pk, now, expires, now, now],
         )
         row = cursor.fetchone()
     return None if row is None else _page_assignment(row, user=user)
