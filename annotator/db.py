@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.utils import CursorWrapper
 
 
@@ -40,12 +40,13 @@ def _classes() -> tuple[type, type]:
 
 def hot_cursor():
     """A cursor (use it in ``with``) whose statements are prepared on PostgreSQL; see the module."""
+    db = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the per-thread proxy
     if not (settings.IS_POSTGRES and settings.DB_PREPARED_STATEMENTS):
-        return connection.cursor()
+        return db.cursor()
     server_binding, logged = _classes()
-    connection.ensure_connection()
-    raw = connection.connection
+    db.ensure_connection()
+    raw = db.connection
     # Only server-binding cursors prepare: the ORM's client-side cursors never do, whatever this says.
     raw.prepare_threshold = 2
     cursor = server_binding(raw)
-    return logged(cursor, connection) if connection.queries_logged else CursorWrapper(cursor, connection)
+    return logged(cursor, db) if db.queries_logged else CursorWrapper(cursor, db)

@@ -196,6 +196,7 @@ JOIN projects_project p ON p.id = m.project_id
 LEFT JOIN projects_annotatorprofile pr ON pr.user_id = m.user_id
 WHERE m.project_id = %s AND m.user_id = %s
 """
+_STATE_SQL_LOCKING = _STATE_SQL + "FOR UPDATE OF m"
 
 
 @dataclass
@@ -222,8 +223,8 @@ def queue_state_locked(*, project_id: int, user_id: int, now: datetime) -> Queue
     assigned anything and, in projects with gold, how many tasks they were served. Call inside a
     transaction. None when the user is not a member.
     """
-    sql = _STATE_SQL + (" FOR UPDATE OF m" if settings.IS_POSTGRES else "")
     with hot_cursor() as cursor:
+        sql = _STATE_SQL_LOCKING if settings.IS_POSTGRES else _STATE_SQL
         cursor.execute(sql, [connection.ops.adapt_datetimefield_value(now), project_id, user_id])
         row = cursor.fetchone()
     if row is None:

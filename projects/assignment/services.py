@@ -14,6 +14,7 @@ while the slot is still free.
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import timedelta
 
@@ -220,11 +221,17 @@ def _page_assignment(row, *, user) -> Assignment:
     return assignment
 
 
+@functools.lru_cache(maxsize=64)
+def _claim_sql(where: str, order: str) -> str:
+    candidate = selectors.Candidates(where, (), order).select("LIMIT 1 FOR UPDATE OF t SKIP LOCKED")
+    return _CLAIM_SQL.format(candidate=candidate)
+
+
 def _claim_pg(candidates: selectors.Candidates, *, project: Project, user, now) -> Assignment | None:
     expires = now + timedelta(minutes=project.lease_minutes)
     with hot_cursor() as cursor:
         cursor.execute(
-            _CLAIM_SQL.format(candidate=candidates.select("LIMIT 1 FOR UPDATE OF t SKIP LOCKED")),
+            _claim_sql(candidates.where, candidates.order),
             [project.pk, user.pk, now, *candidates.params, user.pk, now, expires, now, now],
         )
         row = cursor.fetchone()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
@@ -26,19 +27,27 @@ from projects.core.permissions import token_scope_refusal
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+# What a request needs of the token (its checks, and ``request.auth.scope``) and of the user. The
+# other fields are deferred: reading one (say ``request.user.last_login``) costs a query.
+_TOKEN_FIELDS = ("id", "user_id", "scope", "last_used_at", "expires_at", "revoked_at")
+_USER_DEFERRED = ("password", "last_login", "date_joined")
+
+
 @functools.cache
-def _token_query() -> tuple[str, list[str], list[str]]:
-    """``SELECT`` every column of the token and of its user by key hash, and the two field lists."""
+def _token_query() -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """``SELECT`` the token's and its user's fields by key hash, and the two field lists."""
     user_model = get_user_model()
-    token_fields, user_fields = ApiToken._meta.concrete_fields, user_model._meta.concrete_fields
+    user_fields = tuple(f.attname for f in user_model._meta.concrete_fields if f.attname not in _USER_DEFERRED)
     qn = connection.ops.quote_name
-    columns = [f"t.{qn(f.column)}" for f in token_fields] + [f"u.{qn(f.column)}" for f in user_fields]
+    columns = [f"t.{qn(name)}" for name in _TOKEN_FIELDS] + [
+        f"u.{qn(user_model._meta.get_field(name).column)}" for name in user_fields
+    ]
     sql = (
         f"SELECT {', '.join(columns)} FROM {qn(ApiToken._meta.db_table)} t "
         f"JOIN {qn(user_model._meta.db_table)} u ON u.{qn(user_model._meta.pk.column)} = t.{qn('user_id')} "
         f"WHERE t.{qn('key_hash')} = %s"
     )
-    return sql, [f.attname for f in token_fields], [f.attname for f in user_fields]
+    return sql, _TOKEN_FIELDS, user_fields
 
 
 def _aware(value):
@@ -54,7 +63,8 @@ def token_with_user(key: str) -> ApiToken | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    row = [_aware(v) for v in row]
+    if not settings.IS_POSTGRES:
+        row = [_aware(v) for v in row]
     split = len(token_fields)
     token = ApiToken.from_db(connection.alias, token_fields, row[:split])
     token.user = get_user_model().from_db(connection.alias, user_fields, row[split:])
