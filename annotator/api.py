@@ -10,6 +10,7 @@ from functools import cached_property, partial
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
 from django.db import DataError, connections
@@ -51,7 +52,10 @@ class CappedCountPaginator(Paginator):
         self.count_is_estimate = False
 
     def _estimate(self, queryset) -> int:
-        sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+        try:
+            sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+        except EmptyResultSet:  # a condition nothing can meet (e.g. ``pk__in=[]``): no statement
+            return 0
         with connections[queryset.db].cursor() as cursor:
             cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
             plan = cursor.fetchone()[0]

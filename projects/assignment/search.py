@@ -45,6 +45,8 @@ TSQUERY_SQL = f"websearch_to_tsquery('{SEARCH_CONFIG}'::regconfig, %s)"
 PROBE_ROWS = 5_000
 PROBE_MATCHES = 50
 COMMON, RARE = "common", "rare"
+# The rare shape collects the matching article ids once, up to this many, and passes them on.
+RARE_IDS = 10_000
 
 
 def article_document() -> SearchVector:
@@ -78,15 +80,16 @@ def task_search_q(
     On PostgreSQL the condition takes one of two shapes, with the same rows either way:
 
     - ``RARE``: the matching article ids are collected first, from the GIN index (and, for rows
-      not indexed yet, the document computed on the fly), into an array computed once
-      (``article_id = ANY(ARRAY(subquery))``; PostgreSQL never flattens it into a join), then
-      their tasks are fetched through the ``article_id`` index and sorted. The planner takes the
-      array for a handful of rows, so it never walks the list in order instead, hoping to meet
-      the matches early: flattened, that walk took 18 s for a rare word on 1,000,000 articles,
-      and with ``IN (... OFFSET 0)`` it still walked 123,457 tasks (120 ms) to the one article
-      holding a rare number, the page's ``LIMIT`` being that single match.
-      Its cost grows with the number of matches: a word in a quarter of a million articles took
-      seconds to collect, hash and join.
+      not indexed yet, the document computed on the fly), in one statement; the list's count and
+      page then select ``article_id IN (those ids)`` through the ``article_id`` index, so the
+      search runs once per request and the planner knows how many rows to expect. Past
+      ``RARE_IDS`` ids the condition is ``article_id = ANY(ARRAY(subquery))`` instead, which
+      PostgreSQL computes once per statement and never flattens into a join. Either way the
+      planner never walks the list in order hoping to meet the matches early: flattened, that
+      walk took 18 s for a rare word on 1,000,000 articles, and with ``IN (... OFFSET 0)`` it
+      still walked 123,457 tasks (120 ms) to the one article holding a rare number, the page's
+      ``LIMIT`` being that single match. Its cost grows with the number of matches: a word in a
+      quarter of a million articles took seconds to collect, hash and join.
     - ``COMMON``: a correlated ``EXISTS`` on the task's article, which PostgreSQL may plan either
       way: walk the list in order testing each article's stored document and stop after the page
       (a word in 25 % of articles: about 200 tasks for a page of 50), or start from the GIN index
@@ -106,14 +109,19 @@ def task_search_q(
         )
         return Q(Exists(matching))
     where, params = ("project_id = %s AND ", [project_id]) if project_id is not None else ("", [])
-    matching = RawSQL(
-        f"ARRAY(SELECT id FROM documents_article WHERE {where}search_document @@ {TSQUERY_SQL} "
+    matching_sql = (
+        f"SELECT id FROM documents_article WHERE {where}search_document @@ {TSQUERY_SQL} "
         # Not indexed yet (just imported or changed): the same document, computed on the fly.
         f"UNION ALL SELECT id FROM documents_article WHERE {where}search_document IS NULL "
-        f"AND {DOCUMENT_SQL} @@ {TSQUERY_SQL})",
-        (*params, query, *params, query),
+        f"AND {DOCUMENT_SQL} @@ {TSQUERY_SQL}"
     )
-    return Q(_EqualsAny(F("article_id"), matching))
+    matching_params = (*params, query, *params, query)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{matching_sql} LIMIT %s", [*matching_params, RARE_IDS + 1])
+        ids = [row[0] for row in cursor.fetchall()]
+    if len(ids) <= RARE_IDS:
+        return Q(article_id__in=ids)  # none: Django answers an empty list without asking the database
+    return Q(_EqualsAny(F("article_id"), RawSQL(f"ARRAY({matching_sql})", matching_params)))
 
 
 def search_shape(query: str, *, project_id: int | None, tasks: QuerySet) -> str:

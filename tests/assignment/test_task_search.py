@@ -119,7 +119,8 @@ PARAMS = [
 @pytest.mark.parametrize("params", PARAMS, ids=lambda p: "&".join(f"{k}={v}" for k, v in p.items()) or "plain")
 def test_search_matches_the_reference_in_every_shape(project, corpus, mgr, monkeypatch, params):
     queries = PG_QUERIES if settings.IS_POSTGRES else SQLITE_QUERIES
-    shapes = [None, search.COMMON, search.RARE] if settings.IS_POSTGRES else [None]
+    # "rare-array": the rare shape past RARE_IDS matching articles (the ids stay in the database).
+    shapes = [None, search.COMMON, search.RARE, "rare-array"] if settings.IS_POSTGRES else [None]
     # A small probe, so the automatic choice goes both ways on 60 articles.
     monkeypatch.setattr(search, "PROBE_ROWS", 20)
     monkeypatch.setattr(search, "PROBE_MATCHES", 5)
@@ -131,8 +132,10 @@ def test_search_matches_the_reference_in_every_shape(project, corpus, mgr, monke
         return shape
 
     for shape in shapes:
+        monkeypatch.setattr(search, "RARE_IDS", 1 if shape == "rare-array" else 10_000)
         if shape is not None:
-            monkeypatch.setattr(search, "search_shape", lambda *args, _shape=shape, **kwargs: _shape)
+            forced = search.RARE if shape == "rare-array" else shape
+            monkeypatch.setattr(search, "search_shape", lambda *args, _shape=forced, **kwargs: _shape)
         else:
             monkeypatch.setattr(search, "search_shape", recorded)
         for query in queries:
@@ -144,12 +147,14 @@ def test_search_matches_the_reference_in_every_shape(project, corpus, mgr, monke
         assert chosen == {search.COMMON, search.RARE}  # the automatic choice went both ways
 
 
-@pytest.mark.parametrize("shape", [None, "common", "rare"])
+@pytest.mark.parametrize("shape", [None, "common", "rare", "rare-array"])
 def test_small_and_deep_pages_match_the_reference(project, corpus, mgr, monkeypatch, shape):
     if shape and not settings.IS_POSTGRES:
         pytest.skip("plan shapes are PostgreSQL only")
     if shape:
-        monkeypatch.setattr(search, "search_shape", lambda *args, **kwargs: shape)
+        monkeypatch.setattr(search, "RARE_IDS", 1 if shape == "rare-array" else 10_000)
+        forced = search.RARE if shape == "rare-array" else shape
+        monkeypatch.setattr(search, "search_shape", lambda *args, **kwargs: forced)
     monkeypatch.setattr(CappedCountPaginator, "DEFERRED_FROM", 6)  # pages past the first found on bare ids
     for params in ({}, {"ordering": "-priority"}):
         for query in ("vaccines", "Lyon") if not settings.IS_POSTGRES else ("vaccines", "-vaccines", "lyon"):
@@ -161,7 +166,8 @@ def test_small_and_deep_pages_match_the_reference(project, corpus, mgr, monkeypa
 def test_not_indexed_articles_are_found_in_both_shapes(project, corpus, mgr, monkeypatch):
     pending = set(search.pending_ids(project.pk))
     assert pending and len(pending) < N
-    for shape in (search.COMMON, search.RARE):
+    for shape, rare_ids in ((search.COMMON, 10_000), (search.RARE, 10_000), (search.RARE, 1)):
+        monkeypatch.setattr(search, "RARE_IDS", rare_ids)
         monkeypatch.setattr(search, "search_shape", lambda *args, _shape=shape, **kwargs: _shape)
         found, _ = listed_ids(mgr, project, "vaccines", {})
         externals = set(Task.objects.filter(pk__in=found).values_list("article__external_id", flat=True))
@@ -211,19 +217,37 @@ def test_planner_estimate_skips_the_probe_for_rare_words(project, corpus, monkey
 
 
 @postgres_only
-def test_rare_shape_stays_in_the_project(project, corpus):
+def test_rare_shape_stays_in_the_project(project, corpus, monkeypatch):
     tasks = Task.objects.filter(project=project)
     q = search.task_search_q("zeppelin", project_id=project.pk, shape=search.RARE)
     assert list(tasks.filter(q).values_list("article__external_id", flat=True)) == [corpus[37].external_id]
-    # Without a project the subquery spans every project; the task filter still keeps to this one.
+    assert q.children == [("article_id__in", [corpus[37].pk])]  # collected once, passed on as ids
+    # Without a project the ids span every project; the task filter still keeps to this one.
     q = search.task_search_q("zeppelin", shape=search.RARE)
-    assert tasks.filter(q).count() == 1
+    assert len(q.children[0][1]) == 4 and tasks.filter(q).count() == 1
+    monkeypatch.setattr(search, "RARE_IDS", 1)  # past it, the ids stay in the database
+    q = search.task_search_q("zeppelin", shape=search.RARE)
+    assert "ARRAY(SELECT id" in str(tasks.filter(q).query) and tasks.filter(q).count() == 1
 
 
 @postgres_only
-@pytest.mark.parametrize("shape", ["common", "rare"])
+def test_word_found_nowhere_costs_no_list_query(project, corpus, mgr, monkeypatch):
+    monkeypatch.setattr(search, "PROBE_ROWS", 20)  # the list is longer than the probe: a rare word
+    monkeypatch.setattr(search, "PROBE_MATCHES", 5)
+    url = f"/api/v1/projects/{project.pk}/tasks/"
+    with CaptureQueriesContext(connection) as captured:
+        body = mgr.get(url, {"search": "quetzalcoatl"}).json()
+    assert (body["count"], body["results"], body["count_is_estimate"]) == (0, [], False)
+    listed = [q for q in captured.captured_queries if "assignment_task" in q["sql"] and "LIMIT 20" not in q["sql"]]
+    assert not listed  # the search's own statements and the probe, no count or page
+
+
+@postgres_only
+@pytest.mark.parametrize("shape", ["common", "rare", "rare-array"])
 def test_bulk_filter_with_search_touches_the_matching_tasks(project, corpus, mgr, monkeypatch, shape):
-    monkeypatch.setattr(search, "search_shape", lambda *args, **kwargs: shape)
+    monkeypatch.setattr(search, "RARE_IDS", 1 if shape == "rare-array" else 10_000)
+    forced = search.RARE if shape == "rare-array" else shape
+    monkeypatch.setattr(search, "search_shape", lambda *args, **kwargs: forced)
     expected = reference_ids(project, "zeppelin or football", {})
     body = {"action": "set_priority", "priority": 9, "filter": {"search": "zeppelin or football"}}
     response = mgr.post(f"/api/v1/projects/{project.pk}/tasks/bulk/", body, format="json")
