@@ -84,16 +84,12 @@ class TaskFilter(django_filters.FilterSet):
 
     def filter_search(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         # Declared last, so ``queryset`` carries every other filter: the search's plan is chosen
-        # on the list as it will be shown (see ``task_search_q``).
+        # on the list's own tasks (see ``task_search_q``).
         value = value.strip()
         if not value:
             return queryset
-        try:
-            order = ordering_terms(self.data.get("ordering"))
-        except ValidationFailed:
-            order = ["id"]  # the list itself answers 400
         project_id = self.project.pk if self.project is not None else None
-        return queryset.filter(task_search_q(value, project_id=project_id, tasks=queryset.order_by(*order)))
+        return queryset.filter(task_search_q(value, project_id=project_id, tasks=queryset))
 
 
 def tasks_filtered(*, project: Project, params) -> QuerySet[Task]:

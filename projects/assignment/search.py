@@ -96,7 +96,7 @@ def task_search_q(
       where it expects that to be cheaper (counts, deep pages).
 
     ``shape`` forces one; otherwise ``search_shape`` chooses on ``tasks``, the list being searched
-    (filtered and in list order); without ``tasks``, ``RARE``. ``project_id`` narrows the rare
+    (with its other filters); without ``tasks``, ``RARE``. ``project_id`` narrows the rare
     shape's subquery to that project's articles.
     """
     if not settings.IS_POSTGRES:
@@ -125,7 +125,7 @@ def task_search_q(
 
 
 def search_shape(query: str, *, project_id: int | None, tasks: QuerySet) -> str:
-    """``COMMON`` or ``RARE`` for searching ``tasks`` (filtered, in list order) for ``query``.
+    """``COMMON`` or ``RARE`` for searching ``tasks`` (the list with its other filters) for ``query``.
 
     1. The planner's own estimate, from the statistics of the stored documents, costs a plan
        (well under a millisecond): if it expects the query in under 1 % of the articles
@@ -133,7 +133,7 @@ def search_shape(query: str, *, project_id: int | None, tasks: QuerySet) -> str:
        are waiting for their document (the rare shape computes those on the fly), ``RARE``.
     2. Otherwise the list itself is probed (``probe_is_common``), because the statistics cover
        every project and no filter: ``COMMON`` if at least ``PROBE_MATCHES`` of its first
-       ``PROBE_ROWS`` tasks match or it is shorter than that, else ``RARE``.
+       ``PROBE_ROWS`` tasks (by id) match or it is shorter than that, else ``RARE``.
     """
     if expected_share(query) < PROBE_MATCHES / PROBE_ROWS and pending_count(project_id, cap=PROBE_ROWS) < PROBE_ROWS:
         return RARE
@@ -169,11 +169,14 @@ def pending_count(project_id: int | None, *, cap: int) -> int:
 
 def probe_is_common(tasks: QuerySet, query: str) -> bool:
     """Whether ``query`` matches at least ``PROBE_MATCHES`` of the first ``PROBE_ROWS`` of
-    ``tasks`` (in their order), or ``tasks`` has fewer rows than that. One statement: each task's
+    ``tasks`` by id, or ``tasks`` has fewer rows than that. One statement: each task's
     article is tested in turn by a correlated scalar subquery, which PostgreSQL never turns into
     a join, and the walk stops at ``PROBE_MATCHES``, so it costs at most ``PROBE_ROWS`` lookups
     whatever the planner believes about the word; the list is counted only when that fell short."""
-    sample_sql, sample_params = tasks.values_list("article_id", flat=True)[:PROBE_ROWS].query.sql_with_params()
+    # By id, whatever order the list is shown in: sorting a million tasks by an unindexed key
+    # only to take a sample would cost more than the search.
+    sample = tasks.order_by("pk").values_list("article_id", flat=True)[:PROBE_ROWS]
+    sample_sql, sample_params = sample.query.sql_with_params()
     sql = (
         f"SELECT (SELECT count(*) FROM (SELECT 1 FROM ({sample_sql}) AS sample "
         f"WHERE (SELECT {_match_sql()} FROM documents_article WHERE id = sample.article_id) LIMIT %s) AS hits) >= %s "

@@ -47,6 +47,7 @@ def corpus(project):
             "is_complete": i % 3 == 0,
             "submitted_count": 1 if i % 3 == 0 else 0,
             "uncertainty": None if i % 6 == 0 else (i * 7 % 11) / 10,
+            "agreement": None if i % 5 == 1 else (i * 3 % 7) / 10,
         }
         factories.TaskFactory(article=article, segment_index=0, **fields)
         if i % 7 == 0:
@@ -112,6 +113,7 @@ PARAMS = [
     {"is_gold": "true"},
     {"ordering": "-priority"},
     {"ordering": "uncertainty"},
+    {"ordering": "-agreement"},  # no index: a sort
     {"required_skill": "medicine", "ordering": "-uncertainty"},
 ]
 
@@ -155,8 +157,8 @@ def test_small_and_deep_pages_match_the_reference(project, corpus, mgr, monkeypa
         monkeypatch.setattr(search, "RARE_IDS", 1 if shape == "rare-array" else 10_000)
         forced = search.RARE if shape == "rare-array" else shape
         monkeypatch.setattr(search, "search_shape", lambda *args, **kwargs: forced)
-    monkeypatch.setattr(CappedCountPaginator, "DEFERRED_FROM", 6)  # pages past the first found on bare ids
-    for params in ({}, {"ordering": "-priority"}):
+    monkeypatch.setattr(CappedCountPaginator, "DEFERRED_FROM", 6)  # the first pages loaded directly, then on ids
+    for params in ({}, {"ordering": "-priority"}, {"ordering": "agreement"}):
         for query in ("vaccines", "Lyon") if not settings.IS_POSTGRES else ("vaccines", "-vaccines", "lyon"):
             found, _ = listed_ids(mgr, project, query, params, page_size=4)
             assert found == reference_ids(project, query, params), (query, params)
