@@ -148,6 +148,7 @@ def run(options) -> list[dict]:
         "search_page_30": "?search=vaccines&page=30",
         "sort_priority_desc": "?ordering=-priority",
         "sort_uncertainty": "?ordering=uncertainty",
+        "sort_agreement": "?ordering=agreement",  # no index: a top-N sort
         "open_by_priority": "?status=open&ordering=-priority",
         f"page_{late_page}": f"?page={late_page}",
     }
