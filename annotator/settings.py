@@ -256,6 +256,24 @@ CELERY_BEAT_SCHEDULE["core.dispatch_pending"] = {
     "task": "core.dispatch_pending",
     "schedule": float(JOB_REDISPATCH_SECONDS),
 }
+# An import, snapshot export or pre-label run whose progress (``updated_at``) is older than
+# JOB_STALL_SECONDS has lost its worker or its message: the resume_stalled jobs (every
+# JOB_STALL_CHECK_SECONDS) send it again; one started more than 1 + JOB_MAX_RESUMES times fails.
+JOB_STALL_SECONDS = env_int("JOB_STALL_SECONDS", 300, minimum=1)
+JOB_STALL_CHECK_SECONDS = env_int("JOB_STALL_CHECK_SECONDS", 60, minimum=1)
+JOB_MAX_RESUMES = env_int("JOB_MAX_RESUMES", 3, minimum=0)
+CELERY_BEAT_SCHEDULE["imports.resume_stalled"] = {
+    "task": "imports.resume_stalled",
+    "schedule": float(JOB_STALL_CHECK_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["exports.resume_stalled"] = {
+    "task": "exports.resume_stalled",
+    "schedule": float(JOB_STALL_CHECK_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["prelabel.resume_stalled"] = {
+    "task": "prelabel.resume_stalled",
+    "schedule": float(JOB_STALL_CHECK_SECONDS),
+}
 
 # --- Annotator ------------------------------------------------------------------------------
 DEFAULT_LEASE_MINUTES = env_int("DEFAULT_LEASE_MINUTES", 30, minimum=1)
