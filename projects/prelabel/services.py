@@ -16,6 +16,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -421,7 +422,9 @@ def prelabel_chunk_process(*, chunk_id: int) -> str:
         PrelabelChunk.objects.filter(pk=chunk.pk, status=ChunkStatus.PENDING).update(status=ChunkStatus.SKIPPED)
         return "skipped"
     PrelabelChunk.objects.filter(pk=chunk.pk).update(attempts=F("attempts") + 1)
-    PrelabelRun.objects.filter(pk=run.pk).update(updated_at=timezone.now())  # the run's heartbeat
+    if run.updated_at < timezone.now() - timedelta(seconds=stalls.pulse_seconds()):
+        # The run's heartbeat, when no chunk refreshed it lately (its chunks waited in the queue).
+        PrelabelRun.objects.filter(pk=run.pk).update(updated_at=timezone.now())
     inputs = _inputs(run, chunk.task_ids)
     gone = sorted(set(chunk.task_ids) - {t.id for t in inputs})
     try:

@@ -2,12 +2,13 @@
 
 A run fans out: ``prelabel.plan`` makes the chunks and sends one message per chunk; a chunk
 stores its predictions and flips to done once, so a duplicate message does nothing. The run's
-``updated_at`` is its heartbeat: each chunk start and finish, and every ``stalls.pulse_seconds()``
-while a chunk predicts. An active run with no heartbeat for ``JOB_STALL_SECONDS`` has chunks whose
-worker or message was lost (or that wait behind another run's chunks: then the copies sent again
-find them done). ``prelabel.resume_stalled`` (beat) sends ``prelabel.plan`` again, which sends
-every chunk not done yet. A chunk started more than ``1 + JOB_MAX_RESUMES`` times is given up
-first: its tasks are counted failed with ``stalls.gave_up_message``, so the run can finish.
+``updated_at`` is its heartbeat: each chunk's finish (and start, if the heartbeat is older than
+``stalls.pulse_seconds()``), and every such interval while a chunk predicts. An active run with no
+heartbeat for ``JOB_STALL_SECONDS`` has chunks whose worker or message was lost (or that wait
+behind another run's chunks: then the copies sent again find them done).
+``prelabel.resume_stalled`` (beat) sends ``prelabel.plan`` again, which sends every chunk not
+done yet. A chunk started more than ``1 + JOB_MAX_RESUMES`` times is given up first: its tasks
+are counted failed with ``stalls.gave_up_message``, so the run can finish.
 """
 
 from __future__ import annotations
