@@ -10,6 +10,7 @@ from functools import cached_property, partial
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
 from django.db import DataError, connections
@@ -36,14 +37,16 @@ class CappedCountPaginator(Paginator):
       ``ESTIMATE_FROM`` rows its estimate is the count; otherwise rows are counted exactly up to
       ``COUNT_CAP`` (``count(*)`` over a ``LIMIT``ed subquery), and estimated past it.
       ``count_is_estimate`` tells which.
-    - ``ids``, when given, is the same list as bare ids (no joins): counts run on it, and a page
-      deep in the list is found on it first (an index-only walk past the offset), then only its
-      rows are loaded, instead of joining every skipped row.
+    - ``ids``, when given, is the same list as bare ids (no joins): counts run on it, and every
+      page is found on it first, then only its rows are loaded. Deep in the list that is an
+      index walk past the offset instead of joining every skipped row; on a key with no index
+      (``ordering=agreement``) it is a top-N sort of bare ids in a few kilobytes, where the join
+      made PostgreSQL sort every full row, spilling to disk (1,000,000 tasks: 0.8 s → 0.2 s).
     """
 
     COUNT_CAP = 10_000
     ESTIMATE_FROM = 100_000
-    DEFERRED_FROM = 1_000  # offsets below this load the page directly
+    DEFERRED_FROM = 0  # offsets below this load the page directly (with ``ids``)
 
     def __init__(self, object_list, per_page, *args, ids=None, **kwargs) -> None:
         super().__init__(object_list, per_page, *args, **kwargs)
@@ -51,7 +54,10 @@ class CappedCountPaginator(Paginator):
         self.count_is_estimate = False
 
     def _estimate(self, queryset) -> int:
-        sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+        try:
+            sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+        except EmptyResultSet:  # a condition nothing can meet (e.g. ``pk__in=[]``): no statement
+            return 0
         with connections[queryset.db].cursor() as cursor:
             cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
             plan = cursor.fetchone()[0]

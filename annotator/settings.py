@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "annotator.middleware.ContentSecurityPolicyMiddleware",
+    "annotator.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "annotator.urls"
@@ -88,7 +89,15 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+# Health checks: a kept connection is tested (SELECT 1) before the first query of each request or
+# job reuses it, so one broken while the database was away is replaced instead of failing once.
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=env_bool("DB_CONN_HEALTH_CHECKS", True),
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers work while one writer commits; IMMEDIATE transactions take the write
     # lock up front so two writers queue instead of failing with "database is locked".
@@ -258,6 +267,24 @@ JOB_REDISPATCH_SECONDS = env_int("JOB_REDISPATCH_SECONDS", 30, minimum=1)
 CELERY_BEAT_SCHEDULE["core.dispatch_pending"] = {
     "task": "core.dispatch_pending",
     "schedule": float(JOB_REDISPATCH_SECONDS),
+}
+# An import, snapshot export or pre-label run whose progress (``updated_at``) is older than
+# JOB_STALL_SECONDS has lost its worker or its message: the resume_stalled jobs (every
+# JOB_STALL_CHECK_SECONDS) send it again; one started more than 1 + JOB_MAX_RESUMES times fails.
+JOB_STALL_SECONDS = env_int("JOB_STALL_SECONDS", 300, minimum=1)
+JOB_STALL_CHECK_SECONDS = env_int("JOB_STALL_CHECK_SECONDS", 60, minimum=1)
+JOB_MAX_RESUMES = env_int("JOB_MAX_RESUMES", 3, minimum=0)
+CELERY_BEAT_SCHEDULE["imports.resume_stalled"] = {
+    "task": "imports.resume_stalled",
+    "schedule": float(JOB_STALL_CHECK_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["exports.resume_stalled"] = {
+    "task": "exports.resume_stalled",
+    "schedule": float(JOB_STALL_CHECK_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["prelabel.resume_stalled"] = {
+    "task": "prelabel.resume_stalled",
+    "schedule": float(JOB_STALL_CHECK_SECONDS),
 }
 
 # --- Annotator ------------------------------------------------------------------------------

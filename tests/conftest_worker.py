@@ -84,7 +84,11 @@ class WorkerProcess:
 
 @pytest.fixture
 def celery_worker_process(transactional_db, settings):
-    """Factory: ``start(concurrency=1, visibility_timeout=3600, env=None) -> WorkerProcess``."""
+    """Factory: ``start(concurrency=1, visibility_timeout=3600, env=None, beat=False) -> WorkerProcess``.
+
+    ``beat=True`` runs Celery beat inside the worker (``-B``), so the periodic jobs of
+    ``CELERY_BEAT_SCHEDULE`` (the stalled-job sweeps, the outbox) reach this worker's queue.
+    """
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
         pytest.skip("needs REDIS_URL (a real Redis broker) to run a Celery worker")
@@ -104,7 +108,9 @@ def celery_worker_process(transactional_db, settings):
     workers: list[WorkerProcess] = []
     logdir = Path(tempfile.mkdtemp(prefix="celery-worker-"))
 
-    def start(*, concurrency: int = 1, visibility_timeout: int = 3600, env: dict | None = None) -> WorkerProcess:
+    def start(
+        *, concurrency: int = 1, visibility_timeout: int = 3600, env: dict | None = None, beat: bool = False
+    ) -> WorkerProcess:
         full_env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "annotator.settings",
@@ -141,6 +147,8 @@ def celery_worker_process(transactional_db, settings):
             "--without-mingle",
             "--without-heartbeat",
         ]
+        if beat:
+            args += ["-B", "-s", str(logdir / f"beat-{len(workers)}")]
         worker = WorkerProcess(args, full_env, logdir / f"worker-{len(workers)}.log")
         workers.append(worker)
         return worker

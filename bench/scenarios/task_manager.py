@@ -2,10 +2,13 @@
 
 Needs ``DATABASE_URL=postgres://...``. Fills a project ``bench-manager`` with ``--n`` tasks (default
 1,000,000) in a few set-based statements (``INSERT ... SELECT generate_series``, not the ORM; kept
-for the next run), then calls the API in-process (full middleware, token auth) ``--calls`` times
-each (default 30): the first page, filters, search, sorts and a late page of
-``GET /api/v1/projects/{id}/tasks/``, and next-task → submit for one annotator. Reports p50/p99 ms
-and queries per call. In-process, so the figures carry no HTTP or gunicorn overhead.
+for the next run) and indexes their search documents (``index_pending``, as an import's catch-up
+job does), then calls the API in-process (full middleware, token auth) ``--calls`` times
+each (default 30): the first page, filters, searches (common and rare words, a phrase, ``or``,
+negation, with filters and sorts, a later page, and with 1 % of the articles not indexed yet),
+sorts and a late page of ``GET /api/v1/projects/{id}/tasks/``, and next-task → submit for one
+annotator. Reports p50/p99 ms, this process's CPU ms and queries per call. In-process, so the
+figures carry no HTTP or gunicorn overhead. ``--only TEXT`` runs the cases whose name contains it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ def fill(n: int) -> tuple[int, str, str]:
     """The bench-manager project with ``n`` tasks; returns (project id, manager key, annotator key)."""
     from django.db import connection
 
+    from projects.assignment import search
     from projects.assignment.models import Task
     from projects.core.models import ApiToken, Membership, Project, Role
     from projects.core.services import project_create, token_create
@@ -65,11 +69,33 @@ def fill(n: int) -> tuple[int, str, str]:
                 "FROM documents_article a WHERE a.project_id = %s",
                 [project.pk],
             )
+        filled = time.perf_counter()
+        # The search documents, as the import's catch-up job fills them (``index_pending``).
+        indexed = search.index_pending(project_id=project.pk)
         with connection.cursor() as cursor:
             # Autocommit: VACUUM sets the visibility map, so counts can use index-only scans.
             cursor.execute("VACUUM ANALYZE documents_article")
             cursor.execute("VACUUM ANALYZE assignment_task")
-        print(json.dumps({"filled_tasks": n, "fill_s": round(time.perf_counter() - started, 1)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "filled_tasks": n,
+                    "fill_s": round(filled - started, 1),
+                    "indexed": indexed,
+                    "index_and_vacuum_s": round(time.perf_counter() - filled, 1),
+                }
+            ),
+            flush=True,
+        )
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM documents_article WHERE project_id = %s AND search_document IS NULL)",
+                [project.pk],
+            )
+            if cursor.fetchone()[0]:  # left over from an interrupted run
+                search.index_pending(project_id=project.pk)
+                cursor.execute("VACUUM ANALYZE documents_article")
     with connection.cursor() as cursor:
         # Reset the queue part: the open tasks go back to nobody.
         cursor.execute("DELETE FROM annotations_annotation WHERE project_id = %s", [project.pk])
@@ -113,36 +139,67 @@ def run(options) -> list[dict]:
         "flagged": "?is_flagged=true",
         "search": "?search=vaccines",
         "search_phrase": "?search=%22football%20and%20chips%22",
+        "search_or": "?search=vaccines%20or%20chips",
+        "search_not": "?search=-vaccines",
+        "search_rare": "?search=123457",  # one article
+        "search_absent": "?search=zeppelin",
+        "search_completed_by_priority": "?search=vaccines&status=completed&ordering=-priority",
+        "search_gold": "?search=vaccines&is_gold=true",
+        "search_page_30": "?search=vaccines&page=30",
         "sort_priority_desc": "?ordering=-priority",
         "sort_uncertainty": "?ordering=uncertainty",
+        "sort_agreement": "?ordering=agreement",  # no index: a top-N sort
         "open_by_priority": "?status=open&ordering=-priority",
         f"page_{late_page}": f"?page={late_page}",
     }
+    # While the search catch-up runs: 1 % of the articles (spread over the list) have no document yet.
+    pending_cases = {"pending_search": "?search=vaccines", "pending_search_rare": "?search=123457"}
+    extra = list(getattr(options, "extra", []) or [])
+    only = extra[extra.index("--only") + 1] if "--only" in extra else ""
     manager = Client(HTTP_AUTHORIZATION=f"Token {manager_key}")
-    figures = []
-    for name, query in cases.items():
-        times, queries = [], 0
+
+    def measure(name: str, query: str) -> dict:
+        times, cpu, queries = [], [], 0
         for i in range(calls + 1):
             with CaptureQueriesContext(connection) as captured:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 response = manager.get(base + query)
-                elapsed = (time.perf_counter() - t0) * 1000
+                elapsed, spent = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
             assert response.status_code == 200, (name, response.content[:300])
             if i:  # the first call warms caches
                 times.append(elapsed)
+                cpu.append(spent)
                 queries = len(captured)
         body = response.json()
-        figures.append(
-            {
-                "tasks": n,
-                "case": name,
-                "p50_ms": round(median(times), 1),
-                "p99_ms": round(percentile(times, 99), 1),
-                "queries": queries,
-                "count": body["count"],
-                "rows": len(body["results"]),
-            }
-        )
+        return {
+            "tasks": n,
+            "case": name,
+            "p50_ms": round(median(times), 1),
+            "p99_ms": round(percentile(times, 99), 1),
+            "app_cpu_ms": round(median(cpu), 1),  # this process only; the database's time is the rest
+            "queries": queries,
+            "count": body["count"],
+            "count_is_estimate": body["count_is_estimate"],
+            "rows": len(body["results"]),
+        }
+
+    figures = [measure(name, query) for name, query in cases.items() if only in name]
+    if any(only in name for name in pending_cases):
+        from projects.assignment import search
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE documents_article SET search_document = NULL WHERE project_id = %s AND id %% 100 = 0",
+                [project_id],
+            )
+        try:
+            figures += [measure(name, query) for name, query in pending_cases.items() if only in name]
+        finally:
+            search.index_pending(project_id=project_id)
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM ANALYZE documents_article")  # also empties the GIN index's pending list
+    if only and only not in "next_task_then_submit":
+        return figures
     annotator = Client(HTTP_AUTHORIZATION=f"Token {annotator_key}")
     next_ms, submit_ms = [], []
     body = json.dumps(RESULT)

@@ -60,6 +60,10 @@ class TaskFilter(django_filters.FilterSet):
         model = Task
         fields: list[str] = []
 
+    def __init__(self, *args, project: Project | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.project = project
+
     def filter_status(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         if value == "completed":
             return queryset.filter(is_complete=True)
@@ -79,13 +83,18 @@ class TaskFilter(django_filters.FilterSet):
         return queryset.filter(predicted) if value else queryset.exclude(predicted)
 
     def filter_search(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        # Declared last, so ``queryset`` carries every other filter: the search's plan is chosen
+        # on the list's own tasks (see ``task_search_q``).
         value = value.strip()
-        return queryset.filter(task_search_q(value)) if value else queryset
+        if not value:
+            return queryset
+        project_id = self.project.pk if self.project is not None else None
+        return queryset.filter(task_search_q(value, project_id=project_id, tasks=queryset))
 
 
 def tasks_filtered(*, project: Project, params) -> QuerySet[Task]:
     """The project's tasks narrowed by the task manager filters; 400 on an invalid value."""
-    filterset = TaskFilter(data=params, queryset=Task.objects.filter(project=project))
+    filterset = TaskFilter(data=params, queryset=Task.objects.filter(project=project), project=project)
     if not filterset.is_valid():
         errors = {k: " ".join(str(e) for e in v) for k, v in filterset.errors.items()}
         raise ValidationFailed("Invalid filter.", fields=errors)
@@ -106,17 +115,21 @@ def ordering_terms(raw: str | None) -> list[str]:
     return terms
 
 
-def tasks_for_manager(*, project: Project, params) -> QuerySet[Task]:
-    """Filtered, ordered tasks with what a table row shows: no per-row queries (assignments prefetched)."""
+def tasks_for_manager(*, project: Project, params, filtered: QuerySet[Task] | None = None) -> QuerySet[Task]:
+    """Filtered, ordered tasks with what a table row shows: no per-row queries (assignments prefetched).
+
+    ``filtered``: ``tasks_filtered(project=project, params=params)`` when the caller already has it
+    (a search probes the list once per filtering; see ``task_search_q``)."""
     holders = (
         Assignment.objects.exclude(status=AssignmentStatus.EXPIRED)
         .select_related("user")
         .only("id", "task_id", "status", "user__username")
         .order_by("id")
     )
+    if filtered is None:
+        filtered = tasks_filtered(project=project, params=params)
     return (
-        tasks_filtered(project=project, params=params)
-        .select_related("article")
+        filtered.select_related("article")
         .only(
             *(f.name for f in Task._meta.concrete_fields if f.name not in ("payload", "gold_answer")),
             "article__id",
@@ -129,14 +142,12 @@ def tasks_for_manager(*, project: Project, params) -> QuerySet[Task]:
     )
 
 
-def task_ids_for_manager(*, project: Project, params) -> QuerySet:
+def task_ids_for_manager(*, project: Project, params, filtered: QuerySet[Task] | None = None) -> QuerySet:
     """The same list as ``tasks_for_manager``, as bare ids (no joins): for counting and for
     finding a page deep in the list with an index-only walk."""
-    return (
-        tasks_filtered(project=project, params=params)
-        .order_by(*ordering_terms(params.get("ordering")))
-        .values_list("pk", flat=True)
-    )
+    if filtered is None:
+        filtered = tasks_filtered(project=project, params=params)
+    return filtered.order_by(*ordering_terms(params.get("ordering"))).values_list("pk", flat=True)
 
 
 def selected_tasks(project, data: dict):

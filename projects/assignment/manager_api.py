@@ -102,10 +102,16 @@ class TaskListView(ManagerView, ListAPIView):
     filter_backends: list = []  # TaskFilter runs inside the selector, with ordering validated there
 
     def get_queryset(self):
-        return manager.tasks_for_manager(project=self.request.project, params=self.request.query_params)
+        # Filtered once for the rows and the ids (a search probes the list when filtered).
+        self.filtered = manager.tasks_filtered(project=self.request.project, params=self.request.query_params)
+        return manager.tasks_for_manager(
+            project=self.request.project, params=self.request.query_params, filtered=self.filtered
+        )
 
     def page_ids(self, queryset):
-        return manager.task_ids_for_manager(project=self.request.project, params=self.request.query_params)
+        return manager.task_ids_for_manager(
+            project=self.request.project, params=self.request.query_params, filtered=getattr(self, "filtered", None)
+        )
 
     @extend_schema(parameters=FILTER_PARAMS)
     def get(self, request, *args, **kwargs):

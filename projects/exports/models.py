@@ -49,13 +49,18 @@ class ExportJob(models.Model):
     guidelines_version = models.PositiveIntegerField(null=True, blank=True)
     label_schema = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Builds started (a stalled one is resumed).")
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text="Last progress: the running build's heartbeat.")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-id",)
+        indexes = [
+            # The stalled-job sweep: active jobs by heartbeat.
+            models.Index(fields=["updated_at"], condition=Q(status__in=["queued", "running"]), name="export_active_idx")
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["project", "idempotency_key"],

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from projects.core import dispatch, events
+from projects.core import events, stalls
 from projects.core.exceptions import Conflict, NotFound, ValidationFailed
 from projects.core.faults import fault_point
 from projects.core.models import Project
@@ -145,11 +145,7 @@ def export_snapshot_start(
             raise
         return job, False
 
-    def waiting() -> None:
-        ExportJob.objects.filter(pk=job.pk, status=ExportStatus.QUEUED).update(error=dispatch.QUEUE_WAITING_MESSAGE)
-        job.error = dispatch.QUEUE_WAITING_MESSAGE
-
-    dispatch.enqueue(jobs.export_build_job, job.pk, on_deferred=waiting)
+    jobs.export_enqueue(job)
     return job, True
 
 
@@ -159,19 +155,26 @@ def options_of(job: ExportJob) -> ExportOptions:
     return ExportOptions(format=job.format, mode=job.mode, **filters)
 
 
-def _claim(job_id: int) -> int | None:
-    """Queued → running, as attempt n+1; None when the job is finished or another run claimed it.
+class _Superseded(Exception):
+    """A newer attempt claimed the job while this one was building."""
 
-    A running job is taken over too: its worker died (SIGKILL, OOM) and the message was
-    redelivered. Should the first run still be alive, only the newest attempt may mark the job
-    done (``export_build`` checks ``attempts``), so the older one throws its files away.
+
+def _claim(job_id: int) -> int | None:
+    """Queued → running, as attempt n+1; None when the job is finished or a live run has it.
+
+    A running job whose heartbeat is older than ``JOB_STALL_SECONDS`` is taken over too: its
+    worker died (SIGKILL, OOM) and the message was redelivered. A message that arrives while the
+    build is alive does nothing. Should a taken-over run still be alive, only the newest attempt
+    may mark the job done (``export_build`` checks ``attempts``): the older one stops at its next
+    heartbeat and throws its files away.
     """
-    seen = ExportJob.objects.filter(pk=job_id, status__in=ACTIVE_EXPORT_STATUSES).values_list("attempts", flat=True)
-    attempts = seen.first()
+    claimable = Q(status=ExportStatus.QUEUED) | Q(status=ExportStatus.RUNNING, updated_at__lt=stalls.stalled_before())
+    attempts = ExportJob.objects.filter(claimable, pk=job_id).values_list("attempts", flat=True).first()
     if attempts is None:
         return None
-    claimed = ExportJob.objects.filter(pk=job_id, status__in=ACTIVE_EXPORT_STATUSES, attempts=attempts).update(
-        status=ExportStatus.RUNNING, started_at=timezone.now(), attempts=attempts + 1, error=""
+    now = timezone.now()
+    claimed = ExportJob.objects.filter(claimable, pk=job_id, attempts=attempts).update(
+        status=ExportStatus.RUNNING, started_at=now, updated_at=now, attempts=attempts + 1, error=""
     )
     return attempts + 1 if claimed else None
 
@@ -187,7 +190,8 @@ def export_build(*, job_id: int) -> ExportJob | None:
 
     The job turns ``done`` only once every file is complete, in one conditional update; a file
     from an interrupted attempt is never referenced (each attempt after the first writes to a
-    folder of its own).
+    folder of its own). While it writes, the build refreshes the job's ``updated_at`` (its
+    heartbeat) every ``stalls.pulse_seconds()``, and stops once a newer attempt has the job.
     """
     attempt = _claim(job_id)
     if attempt is None:
@@ -200,6 +204,7 @@ def export_build(*, job_id: int) -> ExportJob | None:
     folder = f"exports/project-{project.pk}/{job.pk}" + (f"/{attempt}" if attempt > 1 else "")
     ext = FORMATS[options.format].extension
     written: list[str] = []
+    pulse = stalls.Pulse()
     try:
         digest = hashlib.sha256()
         size = 0
@@ -210,6 +215,8 @@ def export_build(*, job_id: int) -> ExportJob | None:
                 size += len(block)
                 data.write(block)
                 fault_point("export.write")
+                if pulse.due() and not mine.update(updated_at=timezone.now()):
+                    raise _Superseded
             data.seek(0)
             manifest.seek(0)
             job.file = _save(f"{folder}/data.{ext}", data)
@@ -226,7 +233,8 @@ def export_build(*, job_id: int) -> ExportJob | None:
                 card.seek(0)
                 job.card_file = _save(f"{folder}/README.md", card)
                 written.append(job.card_file)
-        job.status, job.finished_at, job.error = ExportStatus.DONE, timezone.now(), ""
+        job.status, job.error = ExportStatus.DONE, ""
+        job.finished_at = job.updated_at = timezone.now()
         with transaction.atomic():
             done = mine.update(**{field: getattr(job, field) for field in DONE_FIELDS})
             if done:
@@ -235,8 +243,12 @@ def export_build(*, job_id: int) -> ExportJob | None:
                     project_id=project.pk,
                     data={"export_id": job.pk, "format": job.format, "rows": job.row_count, "sha256": job.sha256},
                 )
+    except _Superseded:
+        done = 0
     except Exception as exc:
-        mine.update(status=ExportStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now())
+        now = timezone.now()
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        mine.update(status=ExportStatus.FAILED, error=error, finished_at=now, updated_at=now)
         raise
     if not done:  # a newer attempt took the job over: its files are the ones kept
         for path in written:
@@ -260,6 +272,7 @@ DONE_FIELDS = (
     "label_schema",
     "status",
     "finished_at",
+    "updated_at",
     "error",
 )
 

@@ -1,11 +1,11 @@
-"""Celery entry point for imports."""
+"""Celery entry points for imports: the run, and the beat sweep that resumes stalled runs."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from projects.core import dispatch
-from projects.imports import services
+from projects.imports import services, stalled
 from projects.imports.models import ImportJob, ImportStatus
 
 
@@ -27,3 +27,8 @@ def import_enqueue(job_id: int) -> None:
         ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(message=dispatch.QUEUE_WAITING_MESSAGE)
 
     dispatch.enqueue(import_run_job, job_id, on_deferred=waiting)
+
+
+@shared_task(name="imports.resume_stalled", acks_late=True)
+def imports_resume_stalled_job() -> tuple[int, int]:
+    return stalled.imports_resume_stalled()

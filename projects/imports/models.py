@@ -61,14 +61,24 @@ class ImportJob(models.Model):
     errors = models.JSONField(default=list, blank=True)
     errors_truncated = models.PositiveIntegerField(default=0, help_text="Row errors beyond the stored ones.")
     message = models.TextField(blank=True, help_text="Why the whole job failed, when it did.")
+    # Runs started for this job: a run whose worker was lost is resumed by another (stalls.py).
+    attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text="Last progress: the running job's heartbeat.")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at", "-id")
-        indexes = [models.Index(fields=["project", "-created_at"], name="importjob_project_idx")]
+        indexes = [
+            models.Index(fields=["project", "-created_at"], name="importjob_project_idx"),
+            # The stalled-job sweep: active jobs by heartbeat (finished ones are most rows).
+            models.Index(
+                fields=["updated_at"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="importjob_active_idx",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["project", "created_by", "idempotency_key"],

@@ -22,16 +22,17 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from projects.core import events
+from projects.core import events, stalls
 from projects.core.exceptions import Conflict, ValidationFailed
 from projects.core.faults import fault_point
 from projects.core.models import Membership, Project
@@ -171,13 +172,15 @@ class _Progress:
 
     The row is also the run's checkpoint: ``rows_read`` is saved in the same transaction as the
     batch, so a run that takes over a job whose worker died resumes after the last committed
-    batch with the counts that batch left (``resume=True``). Every save is conditional on the
-    ``rows_read`` this run saw last, so when two runs of one job race (a message redelivered
-    while its first worker still runs), one of them loses at its next batch and stops.
+    batch with the counts that batch left (``resume=True``). Every save is conditional on this
+    run's attempt number (and on the ``rows_read`` it saw last): once a newer run has claimed the
+    job (the stalled-job sweep resumed it while this one was in fact alive), this run's next save
+    fails, its batch rolls back and it stops. Each save is also the run's heartbeat.
     """
 
-    def __init__(self, job: ImportJob, *, resume: bool) -> None:
+    def __init__(self, job: ImportJob, *, resume: bool, attempt: int) -> None:
         self.job = job
+        self.attempt = attempt
         self.counts = dict.fromkeys(
             ("rows_read", "rows_created", "rows_updated", "rows_unchanged", "rows_failed", "tasks_created"), 0
         )
@@ -207,12 +210,18 @@ class _Progress:
         if self.errors_dirty:
             values["errors"] = self.errors
             self.errors_dirty = False
-        saved = ImportJob.objects.filter(
-            pk=self.job.pk, status=ImportStatus.RUNNING, rows_read=self.saved_rows_read
-        ).update(**values)
+        saved = self._mine().filter(rows_read=self.saved_rows_read).update(**values)
         if saved:
             self.saved_rows_read = self.counts["rows_read"]
         return bool(saved)
+
+    def beat(self) -> bool:
+        """Refresh the heartbeat while waiting (a slow parse, a resume replaying rows); False once
+        this run is no longer the job's current one."""
+        return bool(self._mine().update(updated_at=timezone.now()))
+
+    def _mine(self):
+        return ImportJob.objects.filter(pk=self.job.pk, status=ImportStatus.RUNNING, attempts=self.attempt)
 
     def stopped_status(self) -> str:
         """Why a save failed: the job was cancelled, or another run of it took over."""
@@ -256,15 +265,23 @@ def _title_for(source: str, fmt: str, job: ImportJob) -> str:
     return PurePosixPath(source or job.file_name).stem
 
 
-def _claim(job: ImportJob) -> bool:
-    """Queued → running; a running job is taken over too (its worker died, or the message was
-    redelivered): the checkpoint in ``_Progress`` makes that safe."""
+def _claim(job: ImportJob) -> int | None:
+    """Queued → running as attempt n+1; None when the job is finished or a live run has it.
+
+    A running job whose heartbeat is older than ``JOB_STALL_SECONDS`` is taken over too (its
+    worker died and the broker redelivered the message); a message that arrives while the run is
+    alive (a redelivery, a duplicate) does nothing. The checkpoint in ``_Progress`` makes a
+    takeover safe.
+    """
+    claimable = Q(status=ImportStatus.QUEUED) | Q(status=ImportStatus.RUNNING, updated_at__lt=stalls.stalled_before())
+    attempts = ImportJob.objects.filter(claimable, pk=job.pk).values_list("attempts", flat=True).first()
+    if attempts is None:
+        return None
     now = timezone.now()
-    return bool(
-        ImportJob.objects.filter(pk=job.pk, status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]).update(
-            status=ImportStatus.RUNNING, started_at=now, updated_at=now, message=""
-        )
+    claimed = ImportJob.objects.filter(claimable, pk=job.pk, attempts=attempts).update(
+        status=ImportStatus.RUNNING, started_at=now, updated_at=now, message="", attempts=attempts + 1
     )
+    return attempts + 1 if claimed else None
 
 
 def import_run(*, job: ImportJob) -> ImportJob:
@@ -272,14 +289,15 @@ def import_run(*, job: ImportJob) -> ImportJob:
 
     A job whose worker was killed is resumed after its last committed batch, with its counts.
     """
-    if not _claim(job):
+    attempt = _claim(job)
+    if attempt is None:
         job.refresh_from_db()
         return job
     job.refresh_from_db()
     options = ImportOptions.parse(job.options)
     path = str(Path(settings.MEDIA_ROOT) / job.file_path)
     # all_or_nothing writes in one transaction, so a killed run left nothing: start again.
-    progress = _Progress(job, resume=job.rows_read > 0 and not options.all_or_nothing)
+    progress = _Progress(job, resume=job.rows_read > 0 and not options.all_or_nothing, attempt=attempt)
     status, message = ImportStatus.SUCCEEDED, ""
     try:
         if options.all_or_nothing:
@@ -371,7 +389,9 @@ def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress,
         batch.clear()
         return saved
 
-    with closing(_parsed_batches(job, path, options, schema, resume_at=counts["rows_read"])) as packages:
+    ended = False
+    batches = _parsed_batches(job, path, options, schema, resume_at=counts["rows_read"], on_wait=progress.beat)
+    with closing(batches) as packages:
         for package in packages:
             counts["rows_read"] += package.read
             for line, source, message in package.errors:
@@ -379,6 +399,9 @@ def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress,
             batch[:] = package.rows
             if (not package.last or batch or counts["rows_read"]) and not flush():
                 return progress.stopped_status(), ""
+            ended = package.last
+    if not ended:  # a heartbeat found the job cancelled or taken over while waiting for rows
+        return progress.stopped_status(), ""
     if write:
         total = time.perf_counter() - started
         detail = "".join(f", {k} {v:.2f}s" for k, v in getattr(writer, "seconds", {}).items())
@@ -401,7 +424,15 @@ class _Parsed:
     last: bool = False
 
 
-def _parsed_batches(job: ImportJob, path: str, options: ImportOptions, schema, *, resume_at: int):
+def _parsed_batches(
+    job: ImportJob,
+    path: str,
+    options: ImportOptions,
+    schema,
+    *,
+    resume_at: int,
+    on_wait: Callable[[], bool] | None = None,
+):
     """Yield ``_Parsed`` batches of ``options.batch_size`` rows, parsed on a second thread.
 
     Parsing and mapping (Python) run while the caller writes the previous batch (mostly waiting on
@@ -409,6 +440,9 @@ def _parsed_batches(job: ImportJob, path: str, options: ImportOptions, schema, *
     batch, so the job's saved progress still never counts a row that is not written (the resume
     checkpoint). At most one batch waits parsed. A file error is raised here, in the caller's
     thread, before the rows parsed after the last full batch are handed over (as without the thread).
+    While the caller waits longer than ``stalls.pulse_seconds()`` for a batch (a resumed run
+    replays the rows before its checkpoint without yielding), ``on_wait()`` refreshes the job's
+    heartbeat; when it returns False the batches end early, without the last one.
     """
     handoff: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
@@ -432,9 +466,15 @@ def _parsed_batches(job: ImportJob, path: str, options: ImportOptions, schema, *
 
     thread = threading.Thread(target=produce, name=f"import-{job.pk}-parse", daemon=True)
     thread.start()
+    wait = stalls.pulse_seconds() if on_wait is not None else None
     try:
         while True:
-            item = handoff.get()
+            try:
+                item = handoff.get(timeout=wait)
+            except queue.Empty:
+                if not on_wait():
+                    return
+                continue
             if isinstance(item, BaseException):
                 raise item
             yield item

@@ -1,5 +1,6 @@
 """Celery jobs for pre-labeling. Each takes ids and is idempotent, so it runs with acks_late and
-is rejected (redelivered) when its worker dies."""
+is rejected (redelivered) when its worker dies; ``prelabel.resume_stalled`` (beat) sends again
+the chunks of runs that stopped making progress."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 
 from projects.core.models import Project
-from projects.prelabel import services, training
+from projects.prelabel import services, stalled, training
 from projects.prelabel.labelers import LabelerConfigError
 from projects.prelabel.models import Labeler
 
@@ -42,3 +43,8 @@ def model_train_job(project_id: int, actor_id: int | None = None, labeler_id: in
     finally:
         if labeler_id is not None:
             Labeler.objects.filter(pk=labeler_id).update(training_queued_at=None)
+
+
+@shared_task(name="prelabel.resume_stalled", acks_late=True)
+def prelabel_resume_stalled_job() -> tuple[int, int]:
+    return stalled.prelabel_runs_resume_stalled()

@@ -14,16 +14,19 @@ import logging
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Min, OuterRef, Subquery
 from django.utils import timezone
 
 from projects.assignment.models import Task
-from projects.core import dispatch, events
+from projects.core import dispatch, events, stalls
 from projects.core.exceptions import Conflict, ValidationFailed
 from projects.core.models import Project
 from projects.core.schema import ResultError, validate_result
@@ -59,7 +62,8 @@ NAME_RE = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
 REMOTE_KINDS = (LabelerKind.LS_BACKEND, LabelerKind.OPENAI)
 
 
-def _enqueue(job, *args, on_deferred=None) -> None:
+def prelabel_enqueue(job, *args, on_deferred=None) -> None:
+    """Send a pre-label job to ``PRELABEL_QUEUE`` after the commit (the outbox if Redis is down)."""
     dispatch.enqueue(job, *args, queue=getattr(settings, "PRELABEL_QUEUE", "") or None, on_deferred=on_deferred)
 
 
@@ -199,7 +203,7 @@ def prelabel_run_start(
                 )
                 run.message = dispatch.QUEUE_WAITING_MESSAGE
 
-            _enqueue(jobs.prelabel_run_plan_job, run.pk, on_deferred=waiting)
+            prelabel_enqueue(jobs.prelabel_run_plan_job, run.pk, on_deferred=waiting)
             return run, True
     except IntegrityError:
         # Two requests with the same Idempotency-Key raced; the other one won.
@@ -262,7 +266,7 @@ def prelabel_run_plan(*, run_id: int) -> None:
             PrelabelRun.objects.filter(pk=run.pk).update(message=f"setup: {exc}"[:2000])
     with transaction.atomic():
         for chunk_id in run.chunks.filter(status=ChunkStatus.PENDING).values_list("id", flat=True):
-            _enqueue(jobs.prelabel_chunk_job, chunk_id)
+            prelabel_enqueue(jobs.prelabel_chunk_job, chunk_id)
 
 
 LABELER_CACHE_SIZE = 8
@@ -418,11 +422,16 @@ def prelabel_chunk_process(*, chunk_id: int) -> str:
         PrelabelChunk.objects.filter(pk=chunk.pk, status=ChunkStatus.PENDING).update(status=ChunkStatus.SKIPPED)
         return "skipped"
     PrelabelChunk.objects.filter(pk=chunk.pk).update(attempts=F("attempts") + 1)
+    if run.updated_at < timezone.now() - timedelta(seconds=stalls.pulse_seconds()):
+        # The run's heartbeat, when no chunk refreshed it lately (its chunks waited in the queue).
+        PrelabelRun.objects.filter(pk=run.pk).update(updated_at=timezone.now())
     inputs = _inputs(run, chunk.task_ids)
     gone = sorted(set(chunk.task_ids) - {t.id for t in inputs})
     try:
         labeler = _run_labeler(run)
-        answers = _validated(run, inputs, labeler.predict(inputs)) if inputs else []
+        with _heartbeat(run.pk):
+            predicted = labeler.predict(inputs) if inputs else []
+        answers = _validated(run, inputs, predicted) if inputs else []
         bad = [a for a in answers if isinstance(a, LabelerError)]
         if labeler.remote and bad:
             # A remote batch is all-or-nothing: one malformed prediction means none is trusted.
@@ -435,29 +444,63 @@ def prelabel_chunk_process(*, chunk_id: int) -> str:
     answers += [LabelerError(task_id, "the task no longer exists") for task_id in gone]
     outputs = [a for a in answers if isinstance(a, LabelerOutput)]
     errors = [{"task_id": a.task_id, "message": a.message[:500]} for a in answers if isinstance(a, LabelerError)]
-    now = timezone.now()
-    with transaction.atomic():
-        claimed = PrelabelChunk.objects.filter(pk=chunk.pk, status=ChunkStatus.PENDING).update(
-            status=ChunkStatus.DONE,
-            done=len(outputs),
-            failed=len(errors),
-            errors=errors[:MAX_ERRORS_PER_CHUNK],
-            finished_at=now,
-        )
-        if not claimed:
-            return "already done"
-        predictions_store(project_id=run.project_id, model_version=run.model_version, outputs=outputs)
-        PrelabelRun.objects.filter(pk=run.pk).update(
-            done=F("done") + len(outputs), failed=F("failed") + len(errors), updated_at=now
-        )
-        finished = PrelabelRun.objects.filter(
-            pk=run.pk, status=RunStatus.RUNNING, total__lte=F("done") + F("failed")
-        ).update(status=RunStatus.FINISHED, finished_at=now)
-        if finished:
-            run.refresh_from_db(fields=["done", "failed", "total"])
-            events.emit(
-                "prelabel.finished",
-                project_id=run.project_id,
-                data={"run_id": run.pk, "model_version": run.model_version, "done": run.done, "failed": run.failed},
-            )
+    if not chunk_results_store(chunk=chunk, outputs=outputs, errors=errors):
+        return "already done"
     return f"{len(outputs)} stored, {len(errors)} failed"
+
+
+@transaction.atomic
+def chunk_results_store(*, chunk: PrelabelChunk, outputs: list[LabelerOutput], errors: list[dict]) -> bool:
+    """Flip a pending chunk to done with its predictions and counts, and finish the run when it
+    was the last one; False (nothing written) when the chunk was already done."""
+    run = chunk.run
+    now = timezone.now()
+    claimed = PrelabelChunk.objects.filter(pk=chunk.pk, status=ChunkStatus.PENDING).update(
+        status=ChunkStatus.DONE,
+        done=len(outputs),
+        failed=len(errors),
+        errors=errors[:MAX_ERRORS_PER_CHUNK],
+        finished_at=now,
+    )
+    if not claimed:
+        return False
+    predictions_store(project_id=run.project_id, model_version=run.model_version, outputs=outputs)
+    PrelabelRun.objects.filter(pk=run.pk).update(
+        done=F("done") + len(outputs), failed=F("failed") + len(errors), updated_at=now
+    )
+    finished = PrelabelRun.objects.filter(
+        pk=run.pk, status=RunStatus.RUNNING, total__lte=F("done") + F("failed")
+    ).update(status=RunStatus.FINISHED, finished_at=now)
+    if finished:
+        run.refresh_from_db(fields=["done", "failed", "total"])
+        events.emit(
+            "prelabel.finished",
+            project_id=run.project_id,
+            data={"run_id": run.pk, "model_version": run.model_version, "done": run.done, "failed": run.failed},
+        )
+    return True
+
+
+@contextmanager
+def _heartbeat(run_id: int) -> Iterator[None]:
+    """While a chunk predicts (a remote model can take minutes), a second thread refreshes the
+    run's ``updated_at`` every ``stalls.pulse_seconds()``, so the stalled-run sweep sees it alive."""
+    done = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not done.wait(stalls.pulse_seconds()):
+                try:
+                    PrelabelRun.objects.filter(pk=run_id).update(updated_at=timezone.now())
+                except DatabaseError as exc:  # the chunk itself will meet it too; keep beating
+                    logger.warning("run %s: heartbeat not written: %s", run_id, exc)
+        finally:
+            connection.close()  # this thread's own connection, if it opened one
+
+    thread = threading.Thread(target=beat, name=f"prelabel-{run_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()

@@ -1,8 +1,12 @@
-"""A Celery worker SIGKILLed mid-import or mid-export: a new worker finishes the job, nothing lost
-or doubled, and nothing half-written is ever served as done.
+"""A Celery worker SIGKILLed mid-import or mid-export: a new worker with Celery beat finishes the
+job by itself, nothing lost or doubled, and nothing half-written is ever served as done.
 
 The kill is deterministic: the first worker runs with ``FAULT_HANG_AT`` (``projects/core/faults.py``)
 so it stops at a named line and writes a marker file; the test then kills its whole process group.
+Nobody sends the job again: the broker's visibility timeout is left at an hour, so the killed
+message does not come back during the test, and the job returns only through the stalled-job
+sweep (``imports.resume_stalled`` / ``exports.resume_stalled``) that beat runs every second here,
+with a 5 s stall limit.
 Needs REDIS_URL and a database a second process can open (see ``tests/conftest_worker.py``).
 """
 
@@ -15,10 +19,9 @@ import pytest
 from django.core.files.storage import default_storage
 
 from projects.assignment.models import Task
-from projects.core.models import Role
+from projects.core.models import AuditEvent, Role
 from projects.documents.models import Article
 from projects.exports import services as export_services
-from projects.exports.jobs import export_build_job
 from projects.exports.models import ExportJob, ExportStatus
 from projects.imports import services as import_services
 from projects.imports.jobs import import_enqueue
@@ -31,6 +34,12 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow]
 ROWS = 600
 BAD_LINES = {250, 400}  # invalid JSON
 DUPLICATE_LINE = 500  # repeats the id of line 10
+# The second worker runs beat: a job with no progress for 5 s is resumed, checked every second.
+RESUMING = {"JOB_STALL_SECONDS": "5", "JOB_STALL_CHECK_SECONDS": "1"}
+
+
+def _resumed(action: str, job_id: int) -> bool:
+    return AuditEvent.objects.filter(action=action, target_id=str(job_id), data__from="running").exists()
 
 
 def _write_jsonl(path) -> None:
@@ -55,7 +64,7 @@ def test_sigkill_mid_import_then_a_new_worker_imports_every_article_exactly_once
     )
     # The third batch hangs inside its transaction (rows written, not committed); then SIGKILL.
     hang = {"FAULT_HANG_AT": "import.batch:3", "FAULT_MARKER_DIR": str(tmp_path)}
-    first = celery_worker_process(visibility_timeout=2, env=hang)
+    first = celery_worker_process(env=hang)
     import_enqueue(job.pk)
     wait_for(lambda: (tmp_path / "import.batch").exists(), timeout=60, what="the third batch", worker=first)
     first.kill()
@@ -66,11 +75,7 @@ def test_sigkill_mid_import_then_a_new_worker_imports_every_article_exactly_once
     assert Article.objects.filter(project=project).count() == 200
     assert upload.exists()  # the upload stays until the job ends
 
-    second = celery_worker_process(visibility_timeout=2)
-    # The killed worker's message comes back when its visibility timeout passes; the job is also
-    # sent again (as an operator would), so the broker's redelivery timing does not decide the
-    # test: the two runs race, and the checkpoint lets only one of them write each batch.
-    import_enqueue(job.pk)
+    second = celery_worker_process(beat=True, env=RESUMING)
     wait_for(
         lambda: ImportJob.objects.get(pk=job.pk).status == ImportStatus.SUCCEEDED,
         timeout=90,
@@ -78,6 +83,7 @@ def test_sigkill_mid_import_then_a_new_worker_imports_every_article_exactly_once
         worker=second,
     )
     job.refresh_from_db()
+    assert job.attempts >= 2 and _resumed("import.resume", job.pk)
     expected = ROWS - len(BAD_LINES) - 1
     assert job.rows_read == ROWS
     assert (job.rows_created, job.rows_updated, job.rows_unchanged) == (expected, 0, 0)
@@ -101,7 +107,7 @@ def test_sigkill_mid_export_then_a_new_worker_builds_the_snapshot_with_the_fresh
         task = factories.TaskFactory(article__project=project, article__text=f"Story {i}.")
         factories.AnnotationFactory(task=task, result={"topic": "business"})
     hang = {"FAULT_HANG_AT": "export.write", "FAULT_MARKER_DIR": str(tmp_path)}
-    first = celery_worker_process(visibility_timeout=2, env=hang)
+    first = celery_worker_process(env=hang)
     client = client_for(manager)
     response = client.post(f"/api/v1/projects/{project.pk}/exports/", {"format": "jsonl"}, format="json")
     assert response.status_code == 202
@@ -115,8 +121,7 @@ def test_sigkill_mid_export_then_a_new_worker_builds_the_snapshot_with_the_fresh
     assert client.get(f"/api/v1/projects/{project.pk}/exports/{job_id}/download/").status_code == 404
     assert not default_storage.exists(f"exports/project-{project.pk}/{job_id}/data.jsonl")
 
-    second = celery_worker_process(visibility_timeout=2)
-    export_build_job.delay(job_id)  # sent again, as for the import above
+    second = celery_worker_process(beat=True, env=RESUMING)
     wait_for(
         lambda: ExportJob.objects.get(pk=job_id).status == ExportStatus.DONE,
         timeout=90,
@@ -124,7 +129,8 @@ def test_sigkill_mid_export_then_a_new_worker_builds_the_snapshot_with_the_fresh
         worker=second,
     )
     job = ExportJob.objects.get(pk=job_id)
-    assert job.attempts == 2
+    assert job.attempts >= 2 and _resumed("export.resume", job_id)
+    assert not default_storage.exists(f"exports/project-{project.pk}/{job_id}/data.jsonl")  # attempt 1's
     with default_storage.open(job.file, "rb") as fh:
         stored = fh.read()
     fresh = b"".join(export_services.export_stream(project=project, options=export_services.options_of(job)))

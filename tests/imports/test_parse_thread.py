@@ -59,3 +59,34 @@ def test_stopping_early_stops_the_parser(monkeypatch):
     packages.close()  # the import was cancelled: the caller stops reading
     assert not _parser_threads()
     assert len(produced) <= 4  # the parser ran at most a batch or two ahead, then stopped
+
+
+def test_a_run_waiting_for_rows_beats_until_they_come_and_stops_when_told(monkeypatch, settings):
+    settings.JOB_STALL_SECONDS = 1  # a heartbeat every 0.2 s of waiting
+    release = threading.Event()
+
+    def slow(job, path, options, schema, *, resume_at):
+        release.wait(timeout=30)
+        yield services._Parsed(read=1, last=True)
+
+    monkeypatch.setattr(services, "_parse_batches", slow)
+    beats = []
+
+    def beat() -> bool:
+        beats.append(1)
+        if len(beats) == 3:
+            release.set()
+        return True
+
+    got = list(services._parsed_batches(JOB, "", None, None, resume_at=0, on_wait=beat))
+    assert [p.read for p in got] == [1] and len(beats) >= 3
+
+    release.clear()
+
+    def taken_over() -> bool:
+        release.set()  # the parser may go on; the caller has stopped listening
+        return False
+
+    stopped = list(services._parsed_batches(JOB, "", None, None, resume_at=0, on_wait=taken_over))
+    assert stopped == []  # the job went to another run: no batch is handed over
+    assert not _parser_threads()

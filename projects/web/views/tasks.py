@@ -61,15 +61,16 @@ def _sort_links(query: QueryDict) -> list[dict]:
 @login_required
 def tasks_page(request: HttpRequest, project_id: int) -> HttpResponse:
     project, membership = project_for_page(request, project_id, Role.MANAGER)
+    params = request.GET
     try:
-        tasks = manager.tasks_for_manager(project=project, params=request.GET)
+        filtered = manager.tasks_filtered(project=project, params=params)
+        tasks = manager.tasks_for_manager(project=project, params=params, filtered=filtered)
     except DomainError as exc:
         messages.error(request, f"{exc.message} {' '.join(f'{k}: {v}' for k, v in exc.fields.items())}")
-        tasks = manager.tasks_for_manager(project=project, params={})
-    try:
-        ids = manager.task_ids_for_manager(project=project, params=request.GET)
-    except DomainError:
-        ids = manager.task_ids_for_manager(project=project, params={})
+        params = {}
+        filtered = manager.tasks_filtered(project=project, params=params)
+        tasks = manager.tasks_for_manager(project=project, params=params, filtered=filtered)
+    ids = manager.task_ids_for_manager(project=project, params=params, filtered=filtered)
     page = CappedCountPaginator(tasks, PAGE_SIZE, ids=ids).get_page(request.GET.get("page"))
     labels = dict(manager.STATUS_CHOICES)
     rows = []
