@@ -44,6 +44,9 @@ def hot_cursor():
     if not (settings.IS_POSTGRES and settings.DB_PREPARED_STATEMENTS):
         return db.cursor()
     server_binding, logged = _classes()
+    # As Django's own cursor() does: with DB_CONN_HEALTH_CHECKS, a kept connection broken by a
+    # database restart is replaced here rather than failing the request's first statement.
+    db.close_if_health_check_failed()
     db.ensure_connection()
     raw = db.connection
     # Only server-binding cursors prepare: the ORM's client-side cursors never do, whatever this says.
