@@ -47,6 +47,7 @@ from projects.imports.models import (
     ImportStatus,
 )
 from projects.imports.options import ImportOptions
+from projects.imports.seen import SeenIds
 from projects.imports.writer import BatchWriter, CopyWriter
 
 logger = logging.getLogger(__name__)
@@ -424,9 +425,11 @@ def _parsed_batches(job: ImportJob, path: str, options: ImportOptions, schema, *
 
     def produce() -> None:
         try:
-            for package in _parse_batches(job, path, options, schema, resume_at=resume_at):
-                if not put(package):
-                    return
+            # Closed here, in this thread, also when the caller stops early (its SeenIds with it).
+            with closing(_parse_batches(job, path, options, schema, resume_at=resume_at)) as packages:
+                for package in packages:
+                    if not put(package):
+                        return
         except BaseException as exc:  # handed to the caller's thread
             put(exc)
 
@@ -446,41 +449,46 @@ def _parsed_batches(job: ImportJob, path: str, options: ImportOptions, schema, *
 
 
 def _parse_batches(job: ImportJob, path: str, options: ImportOptions, schema, *, resume_at: int):
-    seen: set[int] = set()
+    """``_Parsed`` batches of the rows after ``resume_at``; every value kept across batches is bounded.
+
+    A batch is handed over when it holds ``batch_size`` rows, or ``batch_size`` row errors (a file
+    of bad rows does not pile its errors up in one batch). In-file duplicate ids are found with
+    ``SeenIds``, whose memory does not grow with the file.
+    """
     package = _Parsed()
     # Rows up to the checkpoint were written by an earlier run of this job; replay them only to
     # know their ids (a later duplicate is still reported), without writing or counting.
     index = 0
-    for source, line, fmt, data, error in _rows(job, path, options):
-        index += 1
-        if index <= resume_at:
-            if error is None:
+    with SeenIds() as seen:
+        for source, line, fmt, data, error in _rows(job, path, options):
+            index += 1
+            if index <= resume_at:
+                if error is None:
+                    try:
+                        title = _title_for(source, fmt, job)
+                        row = map_row(data, fmt=fmt, options=options, schema=schema, default_title=title)
+                        seen.add(row.external_id)
+                    except RowError:
+                        pass
+                continue
+            package.read += 1
+            if error is not None:
+                package.errors.append((line, source, error))
+            else:
                 try:
                     title = _title_for(source, fmt, job)
                     row = map_row(data, fmt=fmt, options=options, schema=schema, default_title=title)
-                    seen.add(hash(row.external_id))
-                except RowError:
-                    pass
-            continue
-        package.read += 1
-        if error is not None:
-            package.errors.append((line, source, error))
-            continue
-        try:
-            row = map_row(data, fmt=fmt, options=options, schema=schema, default_title=_title_for(source, fmt, job))
-        except RowError as exc:
-            package.errors.append((line, source, exc.message))
-            continue
-        key = hash(row.external_id)
-        if key in seen:
-            message = f"duplicate id {row.external_id[:80]!r}: an earlier row of this file has it"
-            package.errors.append((line, source, message))
-            continue
-        seen.add(key)
-        package.rows.append(row)
-        if len(package.rows) >= options.batch_size:
-            yield package
-            package = _Parsed()
+                except RowError as exc:
+                    package.errors.append((line, source, exc.message))
+                else:
+                    if seen.add(row.external_id):
+                        package.rows.append(row)
+                    else:
+                        message = f"duplicate id {row.external_id[:80]!r}: an earlier row of this file has it"
+                        package.errors.append((line, source, message))
+            if len(package.rows) >= options.batch_size or len(package.errors) >= options.batch_size:
+                yield package
+                package = _Parsed()
     package.last = True
     yield package
 
