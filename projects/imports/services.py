@@ -347,12 +347,13 @@ def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress,
     batch: list = []
     counts = progress.counts
     started, write_seconds = time.perf_counter(), 0.0
+    packages = _parsed_batches(job, path, options, schema, resume_at=counts["rows_read"])
 
     def write_and_save() -> bool:
         nonlocal write_seconds
         if write:
             began = time.perf_counter()
-            result = writer.write(batch)
+            result = writer.write(batch, copied=packages.proceed)
             write_seconds += time.perf_counter() - began
             for key, value in result.items():
                 counts[key] += value
@@ -372,7 +373,7 @@ def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress,
         batch.clear()
         return saved
 
-    with closing(_parsed_batches(job, path, options, schema, resume_at=counts["rows_read"])) as packages:
+    with closing(packages):
         for package in packages:
             counts["rows_read"] += package.read
             for line, source, message in package.errors:
@@ -402,50 +403,89 @@ class _Parsed:
     last: bool = False
 
 
-def _parsed_batches(job: ImportJob, path: str, options: ImportOptions, schema, *, resume_at: int):
-    """Yield ``_Parsed`` batches of ``options.batch_size`` rows, parsed on a second thread.
+class _ParseThread:
+    """``_Parsed`` batches of ``options.batch_size`` rows, parsed on a second thread, in file order.
 
-    Parsing and mapping (Python) run while the caller writes the previous batch (mostly waiting on
-    the database), so the two overlap. The caller applies each batch's counts when it commits the
-    batch, so the job's saved progress still never counts a row that is not written (the resume
-    checkpoint). At most one batch waits parsed. A file error is raised here, in the caller's
-    thread, before the rows parsed after the last full batch are handed over (as without the thread).
+    The thread parses and maps batch *n+1* while the caller writes batch *n*, and starts on it when
+    the caller calls ``proceed()`` (the COPY writer does once the batch's rows are sent and the
+    database runs the upsert, the long wait of a batch) or asks for the next batch. Why not at
+    once: sending the COPY is the caller's own Python work, and it gives the GIL up and takes it
+    back at every buffer it hands to libpq; a parsing thread running then kept the GIL for a switch
+    interval (5 ms) each time, so the COPY, and the database behind it, waited for the parsing.
+
+    The caller applies each batch's counts when it commits the batch, so the job's saved progress
+    never counts a row that is not written (the resume checkpoint). At most one batch waits parsed,
+    so two batches are in memory. A file error is raised in the caller's thread, after the batches
+    before it (as without the thread).
     """
-    handoff: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
 
-    def put(item) -> bool:
-        while not stop.is_set():
+    def __init__(self, job: ImportJob, path: str, options: ImportOptions, schema, *, resume_at: int) -> None:
+        self._handoff: queue.Queue = queue.Queue(maxsize=1)
+        self._permits = threading.Semaphore(0)
+        self._granted = False
+        self._done = False
+        self._stop = threading.Event()
+        args = (job, path, options, schema, resume_at)
+        self._thread = threading.Thread(target=self._produce, args=args, name=f"import-{job.pk}-parse", daemon=True)
+        self._thread.start()
+
+    def _produce(self, job, path, options, schema, resume_at) -> None:
+        try:
+            # Closed here, in this thread, also when the caller stops early (its SeenIds with it).
+            with closing(_parse_batches(job, path, options, schema, resume_at=resume_at)) as packages:
+                while self._acquire():
+                    package = next(packages)
+                    if not self._put(package) or package.last:
+                        return
+        except BaseException as exc:  # handed to the caller's thread
+            self._put(exc)
+
+    # Both wait in steps, so that a caller who stopped (``close``) never leaves this thread blocked.
+    def _acquire(self) -> bool:
+        while not self._stop.is_set():
+            if self._permits.acquire(timeout=0.1):
+                return True
+        return False
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
             try:
-                handoff.put(item, timeout=0.1)
+                self._handoff.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def produce() -> None:
-        try:
-            # Closed here, in this thread, also when the caller stops early (its SeenIds with it).
-            with closing(_parse_batches(job, path, options, schema, resume_at=resume_at)) as packages:
-                for package in packages:
-                    if not put(package):
-                        return
-        except BaseException as exc:  # handed to the caller's thread
-            put(exc)
+    def proceed(self) -> None:
+        """The caller no longer needs the GIL much for the batch it holds: parse the next one."""
+        if not self._granted:
+            self._granted = True
+            self._permits.release()
 
-    thread = threading.Thread(target=produce, name=f"import-{job.pk}-parse", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = handoff.get()
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-            if item.last:
-                return
-    finally:
-        stop.set()
-        thread.join()
+    def __iter__(self) -> _ParseThread:
+        return self
+
+    def __next__(self) -> _Parsed:
+        if self._done:
+            raise StopIteration
+        self.proceed()
+        item = self._handoff.get()
+        self._granted = False
+        if isinstance(item, BaseException):
+            self.close()
+            raise item
+        if item.last:
+            self.close()
+        return item
+
+    def close(self) -> None:
+        self._done = True
+        self._stop.set()
+        self._thread.join()
+
+
+def _parsed_batches(job: ImportJob, path: str, options: ImportOptions, schema, *, resume_at: int) -> _ParseThread:
+    return _ParseThread(job, path, options, schema, resume_at=resume_at)
 
 
 def _parse_batches(job: ImportJob, path: str, options: ImportOptions, schema, *, resume_at: int):

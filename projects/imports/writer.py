@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 import orjson
 from django.db import connection
@@ -42,6 +43,10 @@ ARTICLE_FIELDS = ("title", "text", "source", "url", "published_at", "domain", "m
 COUNT_KEYS = ("rows_created", "rows_updated", "rows_unchanged", "tasks_created")
 
 
+def _nothing() -> None:
+    pass
+
+
 class BatchWriter:
     def __init__(self, *, project: Project, options: ImportOptions, user_id: int | None, member_emails: dict) -> None:
         self.project = project
@@ -49,7 +54,8 @@ class BatchWriter:
         self.user_id = user_id
         self.member_emails = member_emails
 
-    def write(self, rows: list[ArticleRow]) -> dict[str, int]:
+    def write(self, rows: list[ArticleRow], *, copied: Callable[[], None] = _nothing) -> dict[str, int]:
+        copied()  # no COPY step: the next batch may be parsed from the start
         project = self.project
         existing = {
             values[0]: values[1:]
@@ -287,13 +293,16 @@ SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted), (
 FROM written
 """
 
-    def write(self, rows: list[ArticleRow]) -> dict[str, int]:
+    def write(self, rows: list[ArticleRow], *, copied: Callable[[], None] = _nothing) -> dict[str, int]:
+        """``copied()`` is called once the rows are sent and the database is left to do the rest."""
         labelled = [r for r in rows if r.has_labels]
         result = self.orm.write(labelled) if labelled else dict.fromkeys(COUNT_KEYS, 0)
         plain = [r for r in rows if not r.has_labels] if labelled else rows
         if plain:
-            for key, value in self._copy(plain).items():
+            for key, value in self._copy(plain, copied).items():
                 result[key] += value
+        else:
+            copied()
         return result
 
     def _session(self, cursor) -> None:
@@ -310,7 +319,7 @@ FROM written
         cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute(STAGE_DDL)
 
-    def _copy(self, rows: list[ArticleRow]) -> dict[str, int]:
+    def _copy(self, rows: list[ArticleRow], copied: Callable[[], None]) -> dict[str, int]:
         dumps = _dumps
         split = self.split
         started = time.perf_counter()
@@ -344,13 +353,14 @@ FROM written
                             ends,
                         )
                     )
-            copied = time.perf_counter()
+            sent = time.perf_counter()
+            copied()
             params = {"project": self.project.pk, "now": timezone.now()}
             params.update((f"d{i}", value) for i, value in enumerate(self._defaults))
             cursor.execute(self._statement, params)
             created, updated, tasks = cursor.fetchone()
-        self.seconds["copy"] += copied - started
-        self.seconds["upsert"] += time.perf_counter() - copied
+        self.seconds["copy"] += sent - started
+        self.seconds["upsert"] += time.perf_counter() - sent
         return {
             "rows_created": created,
             "rows_updated": updated,

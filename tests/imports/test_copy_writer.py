@@ -43,3 +43,26 @@ def test_copy_writer_import_counts_rows_and_errors_in_batches(client_for, manage
     assert Task.objects.filter(project=project).count() == 25
     again = run()
     assert (again["rows_created"], again["rows_unchanged"], again["tasks_created"]) == (0, 25, 0)
+
+
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="the COPY writer is used on PostgreSQL only")
+@pytest.mark.django_db
+def test_copied_is_called_once_the_rows_are_sent_and_before_they_are_written(project):
+    from django.db import connection
+
+    from projects.imports.mapping import ArticleRow
+    from projects.imports.options import ImportOptions
+    from projects.imports.writer import STAGE, CopyWriter
+
+    seen = []
+
+    def copied():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {STAGE}")
+            seen.append((cursor.fetchone()[0], Article.objects.filter(project=project).count()))
+
+    writer = CopyWriter(project=project, options=ImportOptions(), user_id=None, member_emails={})
+    rows = [ArticleRow(external_id=f"c{i}", text=f"Text {i}.") for i in range(5)]
+    assert writer.write(rows, copied=copied)["rows_created"] == 5
+    assert seen == [(5, 0)]  # staged, not yet upserted
+    assert Article.objects.filter(project=project).count() == 5
