@@ -409,9 +409,9 @@ class _ParseThread:
     The thread parses and maps batch *n+1* while the caller writes batch *n*, and starts on it when
     the caller calls ``proceed()`` (the COPY writer does once the batch's rows are sent and the
     database runs the upsert, the long wait of a batch) or asks for the next batch. Why not at
-    once: sending the COPY is the caller's own Python work, and it gives the GIL up and takes it
-    back at every buffer it hands to libpq; a parsing thread running then kept the GIL for a switch
-    interval (5 ms) each time, so the COPY, and the database behind it, waited for the parsing.
+    once: sending the COPY is the caller's own Python work, and it gives the GIL up each time it
+    waits on the connection; a parsing thread running then kept the GIL for up to a switch interval
+    (5 ms) each time, so the COPY, and the database behind it, waited for the parsing.
 
     The caller applies each batch's counts when it commits the batch, so the job's saved progress
     never counts a row that is not written (the resume checkpoint). At most one batch waits parsed,
