@@ -13,10 +13,14 @@ Phases: ``upload_s`` (POST until its 202: the upload streams to disk and is chec
 ``queue_s`` (202 until the worker starts the job), and from the worker's log line the job's
 ``parse_s`` (read, parse and map rows) and ``db_write_s`` (COPY + upsert + commit). Load-independent
 figures beside the wall clock: ``job_cpu_s`` (CPU seconds of the process that ran the job, the
-Celery worker or the web worker when eager), the load average before and after, and on PostgreSQL
-``raw_copy_s``, a plain ``COPY`` of the same file's lines into a one-column table taken right after
-the import, with ``x_raw_copy`` = job run time / raw COPY time. ``search_catch_up_s`` is the time
-from the job's end until every imported article has its full-text document (PostgreSQL).
+Celery worker or the web worker when eager) and on PostgreSQL ``pg_cpu_s`` (CPU seconds of the
+job's server backend, found by its ``application_name``), both read from ``/proc`` every 10 ms and
+taken at the job's ``finished_at`` (the search catch-up that follows on the same worker and
+connection is not counted), each also per 1,000 articles (``*_ms_per_1k``); the load average
+before and after; and on PostgreSQL ``raw_copy_s``, a plain ``COPY`` of the same file's lines into
+a one-column table taken right after the import, with ``x_raw_copy`` = job run time / raw COPY
+time. ``search_catch_up_s`` is the time from the job's end until every imported article has its
+full-text document (PostgreSQL).
 """
 
 from __future__ import annotations
@@ -92,14 +96,73 @@ def _cpu_s(pid: int) -> float:
     return total
 
 
-def _seconds(start: str | None, end: str | None) -> float | None:
+def _timestamp(value: str) -> float:
     from datetime import datetime
 
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _seconds(start: str | None, end: str | None) -> float | None:
     if not start or not end:
         return None
-    return (
-        datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.fromisoformat(start.replace("Z", "+00:00"))
-    ).total_seconds()
+    return _timestamp(end) - _timestamp(start)
+
+
+WORKER_APP = "bench-import-worker"
+
+
+class CpuSampler:
+    """Samples, every 10 ms, the CPU seconds of the job's process and of its PostgreSQL backend(s)
+    (the connections whose ``application_name`` is ``WORKER_APP``), so both can be read as of the
+    moment the job finished rather than when the client noticed it."""
+
+    def __init__(self, pid: int, url: str | None) -> None:
+        import threading
+
+        self.pid, self.url = pid, url
+        self.samples: list[tuple[float, float, float]] = []  # (time, process CPU, backend CPU)
+        self._backends: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _backend_pids(self, conn) -> None:
+        sql = "SELECT pid FROM pg_stat_activity WHERE application_name = %s"
+        self._backends |= {row[0] for row in conn.execute(sql, (WORKER_APP,))}
+
+    def _loop(self) -> None:
+        conn = None
+        if self.url:
+            import psycopg
+
+            conn = psycopg.connect(self.url, autocommit=True)
+        try:
+            tick = 0
+            while not self._stop.is_set():
+                if conn is not None and tick % 10 == 0:
+                    self._backend_pids(conn)
+                backend = sum(_cpu_s(p) for p in self._backends) if self._backends else 0.0
+                self.samples.append((time.time(), _cpu_s(self.pid), backend))
+                tick += 1
+                self._stop.wait(0.01)
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def start(self) -> CpuSampler:
+        self._thread.start()
+        while not self.samples:
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def used(self, until: float) -> tuple[float, float]:
+        """(process, backend) CPU seconds from the first sample to the last one taken by ``until``."""
+        first = self.samples[0]
+        last = max((s for s in self.samples if s[0] <= until), key=lambda s: s[0], default=self.samples[-1])
+        return last[1] - first[1], last[2] - first[2]
 
 
 LOG_LINE = re.compile(r"import (\d+): \d+ rows in [\d.]+s: read\+parse\+map ([\d.]+)s, db write ([\d.]+)s")
@@ -161,12 +224,18 @@ def _one(env: dict, n: int, data: Path) -> dict:
     project_id, key = out.stdout.split()[-2:]
     port = _port()
     log = Path(env["MEDIA_ROOT"]).parent / f"bench-{port}.log"
+    postgres = env["DATABASE_URL"].startswith("postgres")
+    # The job's connection names itself, so the bench can find its backend's CPU time.
+    runner_env = dict(env)
+    if postgres:
+        sep = "&" if "?" in env["DATABASE_URL"] else "?"
+        runner_env["DATABASE_URL"] = f"{env['DATABASE_URL']}{sep}application_name={WORKER_APP}"
     log_fh = open(log, "ab")  # noqa: SIM115 - closed below
     log_start = log.stat().st_size
     web = subprocess.Popen(
         [str(BIN / "gunicorn"), "annotator.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1", "--timeout", "900"],
         cwd=ROOT,
-        env=env,
+        env=env if env.get("REDIS_URL") else runner_env,
         stdout=subprocess.DEVNULL,
         stderr=log_fh,
     )
@@ -175,7 +244,7 @@ def _one(env: dict, n: int, data: Path) -> dict:
         worker = subprocess.Popen(
             [str(BIN / "celery"), "-A", "annotator", "worker", "--pool", "solo", "-l", "INFO"],
             cwd=ROOT,
-            env=env,
+            env=runner_env,
             stdout=subprocess.DEVNULL,
             stderr=log_fh,
         )
@@ -193,7 +262,7 @@ def _one(env: dict, n: int, data: Path) -> dict:
                 time.sleep(0.1)  # the Celery worker is up (its start is not part of the import)
             runner = worker or web
             load_before = os.getloadavg()[0]
-            cpu_before = _cpu_s(runner.pid)
+            sampler = CpuSampler(runner.pid, env["DATABASE_URL"] if postgres else None).start()
             start = time.perf_counter()
             with open(data, "rb") as fh:
                 response = client.post(f"/api/v1/projects/{project_id}/imports/", files={"file": ("a.jsonl", fh)})
@@ -204,9 +273,10 @@ def _one(env: dict, n: int, data: Path) -> dict:
                 time.sleep(0.02)
                 job = client.get(f"/api/v1/projects/{project_id}/imports/{job['id']}/").json()
             seconds = time.perf_counter() - start
-            cpu = _cpu_s(runner.pid) - cpu_before
+            time.sleep(0.05)  # a sample past finished_at
+            sampler.stop()
         assert job["status"] == "succeeded" and job["rows_created"] == n, job
-        postgres = env["DATABASE_URL"].startswith("postgres")
+        cpu, pg_cpu = sampler.used(_timestamp(job["finished_at"]))
         catch_up = _search_catch_up_s(env["DATABASE_URL"], project_id) if postgres else None
         raw_copy = _raw_copy_s(env["DATABASE_URL"], data) if postgres else None
         parse_s, write_s = _phases(log, job["id"])
@@ -219,6 +289,7 @@ def _one(env: dict, n: int, data: Path) -> dict:
             "parse_s": parse_s,
             "db_write_s": write_s,
             "job_cpu_s": cpu,
+            "pg_cpu_s": pg_cpu if postgres else None,
             "raw_copy_s": raw_copy,
             "x_raw_copy": run_s / raw_copy if raw_copy and run_s else None,
             "search_catch_up_s": catch_up,
@@ -284,6 +355,9 @@ def run(options) -> list[dict]:
                         "parse_s": med("parse_s"),
                         "db_write_s": med("db_write_s"),
                         "job_cpu_s": med("job_cpu_s"),
+                        "job_cpu_ms_per_1k": round(med("job_cpu_s", 4) * 1e6 / n) if med("job_cpu_s") else None,
+                        "pg_cpu_s": med("pg_cpu_s"),
+                        "pg_cpu_ms_per_1k": round(med("pg_cpu_s", 4) * 1e6 / n) if med("pg_cpu_s") else None,
                         "raw_copy_s": med("raw_copy_s"),
                         "x_raw_copy": med("x_raw_copy"),
                         "search_catch_up_s": med("search_catch_up_s", 1),

@@ -22,8 +22,11 @@ class Task(models.Model):
     task is self-contained for labeling and export.
     """
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
-    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="tasks")
+    # No single-column indexes on the two keys: task_project_id_idx (project, id) and the unique
+    # (article, segment_index) start with them and serve every lookup by either (cascades too),
+    # and each index costs every imported task an insert.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks", db_index=False)
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="tasks", db_index=False)
     segment_index = models.PositiveIntegerField(default=0)
     start_offset = models.PositiveIntegerField(null=True, blank=True)
     end_offset = models.PositiveIntegerField(null=True, blank=True)

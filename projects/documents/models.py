@@ -8,7 +8,8 @@ from projects.core.models import Project
 
 
 class Article(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="articles")
+    # No single-column index on project: the unique (project, external_id) starts with it.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="articles", db_index=False)
     # Unique per project, so re-importing a file updates articles instead of duplicating them.
     # Files without ids get a content hash here.
     external_id = models.CharField(max_length=255)

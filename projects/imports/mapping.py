@@ -32,6 +32,8 @@ URL_KEYS = ("url", "link")
 DATE_KEYS = ("published_at", "published", "date")
 TEXT_ALIASES = ("text", "content", "body")
 RESERVED = {"meta", "payload", "priority", "required_skill", "source", "domain"}
+# Task.priority is a 32-bit integer column: a value beyond it is this row's error, never the batch's.
+PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
 
 
 @dataclass(slots=True)
@@ -182,6 +184,8 @@ def map_row(data: dict, *, fmt: str, options: ImportOptions, schema: dict, defau
             row.priority = int(data["priority"])
         except (TypeError, ValueError):
             raise RowError("priority must be an integer") from None
+        if not PRIORITY_MIN <= row.priority <= PRIORITY_MAX:
+            raise RowError(f"priority must be from {PRIORITY_MIN} to {PRIORITY_MAX}")
     split = options.split != "none"
     gold = data.get(options.gold_field)
     used.add(options.gold_field)

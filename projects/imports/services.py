@@ -48,6 +48,7 @@ from projects.imports.models import (
     ImportStatus,
 )
 from projects.imports.options import ImportOptions
+from projects.imports.seen import SeenIds
 from projects.imports.writer import BatchWriter, CopyWriter
 
 logger = logging.getLogger(__name__)
@@ -364,12 +365,13 @@ def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress,
     batch: list = []
     counts = progress.counts
     started, write_seconds = time.perf_counter(), 0.0
+    packages = _parsed_batches(job, path, options, schema, resume_at=counts["rows_read"], on_wait=progress.beat)
 
     def write_and_save() -> bool:
         nonlocal write_seconds
         if write:
             began = time.perf_counter()
-            result = writer.write(batch)
+            result = writer.write(batch, copied=packages.proceed)
             write_seconds += time.perf_counter() - began
             for key, value in result.items():
                 counts[key] += value
@@ -390,8 +392,7 @@ def _run(job: ImportJob, path: str, options: ImportOptions, progress: _Progress,
         return saved
 
     ended = False
-    batches = _parsed_batches(job, path, options, schema, resume_at=counts["rows_read"], on_wait=progress.beat)
-    with closing(batches) as packages:
+    with closing(packages):
         for package in packages:
             counts["rows_read"] += package.read
             for line, source, message in package.errors:
@@ -424,6 +425,109 @@ class _Parsed:
     last: bool = False
 
 
+class _ParseThread:
+    """``_Parsed`` batches of ``options.batch_size`` rows, parsed on a second thread, in file order.
+
+    The thread parses and maps batch *n+1* while the caller writes batch *n*, and starts on it when
+    the caller calls ``proceed()`` (the COPY writer does once the batch's rows are sent and the
+    database runs the upsert, the long wait of a batch) or asks for the next batch. Why not at
+    once: sending the COPY is the caller's own Python work, and it gives the GIL up each time it
+    waits on the connection; a parsing thread running then kept the GIL for up to a switch interval
+    (5 ms) each time, so the COPY, and the database behind it, waited for the parsing.
+
+    The caller applies each batch's counts when it commits the batch, so the job's saved progress
+    never counts a row that is not written (the resume checkpoint). At most one batch waits parsed,
+    so two batches are in memory. A file error is raised in the caller's thread, after the batches
+    before it (as without the thread).
+
+    While the caller waits longer than ``stalls.pulse_seconds()`` for a batch (a resumed run
+    replays the rows before its checkpoint without yielding), ``on_wait()`` refreshes the job's
+    heartbeat; when it returns False the batches end early, without the last one.
+    """
+
+    def __init__(
+        self,
+        job: ImportJob,
+        path: str,
+        options: ImportOptions,
+        schema,
+        *,
+        resume_at: int,
+        on_wait: Callable[[], bool] | None = None,
+    ) -> None:
+        self._on_wait = on_wait
+        self._wait = stalls.pulse_seconds() if on_wait is not None else None
+        self._handoff: queue.Queue = queue.Queue(maxsize=1)
+        self._permits = threading.Semaphore(0)
+        self._granted = False
+        self._done = False
+        self._stop = threading.Event()
+        args = (job, path, options, schema, resume_at)
+        self._thread = threading.Thread(target=self._produce, args=args, name=f"import-{job.pk}-parse", daemon=True)
+        self._thread.start()
+
+    def _produce(self, job, path, options, schema, resume_at) -> None:
+        try:
+            # Closed here, in this thread, also when the caller stops early (its SeenIds with it).
+            with closing(_parse_batches(job, path, options, schema, resume_at=resume_at)) as packages:
+                while self._acquire():
+                    package = next(packages)
+                    if not self._put(package) or package.last:
+                        return
+        except BaseException as exc:  # handed to the caller's thread
+            self._put(exc)
+
+    # Both wait in steps, so that a caller who stopped (``close``) never leaves this thread blocked.
+    def _acquire(self) -> bool:
+        while not self._stop.is_set():
+            if self._permits.acquire(timeout=0.1):
+                return True
+        return False
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def proceed(self) -> None:
+        """The caller no longer needs the GIL much for the batch it holds: parse the next one."""
+        if not self._granted:
+            self._granted = True
+            self._permits.release()
+
+    def __iter__(self) -> _ParseThread:
+        return self
+
+    def __next__(self) -> _Parsed:
+        if self._done:
+            raise StopIteration
+        self.proceed()
+        while True:
+            try:
+                item = self._handoff.get(timeout=self._wait)
+                break
+            except queue.Empty:
+                if not self._on_wait():  # cancelled or taken over: hand nothing more over
+                    self.close()
+                    raise StopIteration from None
+        self._granted = False
+        if isinstance(item, BaseException):
+            self.close()
+            raise item
+        if item.last:
+            self.close()
+        return item
+
+    def close(self) -> None:
+        self._done = True
+        self._stop.set()
+        self._thread.join()
+
+
 def _parsed_batches(
     job: ImportJob,
     path: str,
@@ -432,95 +536,51 @@ def _parsed_batches(
     *,
     resume_at: int,
     on_wait: Callable[[], bool] | None = None,
-):
-    """Yield ``_Parsed`` batches of ``options.batch_size`` rows, parsed on a second thread.
-
-    Parsing and mapping (Python) run while the caller writes the previous batch (mostly waiting on
-    the database), so the two overlap. The caller applies each batch's counts when it commits the
-    batch, so the job's saved progress still never counts a row that is not written (the resume
-    checkpoint). At most one batch waits parsed. A file error is raised here, in the caller's
-    thread, before the rows parsed after the last full batch are handed over (as without the thread).
-    While the caller waits longer than ``stalls.pulse_seconds()`` for a batch (a resumed run
-    replays the rows before its checkpoint without yielding), ``on_wait()`` refreshes the job's
-    heartbeat; when it returns False the batches end early, without the last one.
-    """
-    handoff: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for package in _parse_batches(job, path, options, schema, resume_at=resume_at):
-                if not put(package):
-                    return
-        except BaseException as exc:  # handed to the caller's thread
-            put(exc)
-
-    thread = threading.Thread(target=produce, name=f"import-{job.pk}-parse", daemon=True)
-    thread.start()
-    wait = stalls.pulse_seconds() if on_wait is not None else None
-    try:
-        while True:
-            try:
-                item = handoff.get(timeout=wait)
-            except queue.Empty:
-                if not on_wait():
-                    return
-                continue
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-            if item.last:
-                return
-    finally:
-        stop.set()
-        thread.join()
+) -> _ParseThread:
+    return _ParseThread(job, path, options, schema, resume_at=resume_at, on_wait=on_wait)
 
 
 def _parse_batches(job: ImportJob, path: str, options: ImportOptions, schema, *, resume_at: int):
-    seen: set[int] = set()
+    """``_Parsed`` batches of the rows after ``resume_at``; every value kept across batches is bounded.
+
+    A batch is handed over when it holds ``batch_size`` rows, or ``batch_size`` row errors (a file
+    of bad rows does not pile its errors up in one batch). In-file duplicate ids are found with
+    ``SeenIds``, whose memory does not grow with the file.
+    """
     package = _Parsed()
     # Rows up to the checkpoint were written by an earlier run of this job; replay them only to
     # know their ids (a later duplicate is still reported), without writing or counting.
     index = 0
-    for source, line, fmt, data, error in _rows(job, path, options):
-        index += 1
-        if index <= resume_at:
-            if error is None:
+    with SeenIds() as seen:
+        for source, line, fmt, data, error in _rows(job, path, options):
+            index += 1
+            if index <= resume_at:
+                if error is None:
+                    try:
+                        title = _title_for(source, fmt, job)
+                        row = map_row(data, fmt=fmt, options=options, schema=schema, default_title=title)
+                        seen.add(row.external_id)
+                    except RowError:
+                        pass
+                continue
+            package.read += 1
+            if error is not None:
+                package.errors.append((line, source, error))
+            else:
                 try:
                     title = _title_for(source, fmt, job)
                     row = map_row(data, fmt=fmt, options=options, schema=schema, default_title=title)
-                    seen.add(hash(row.external_id))
-                except RowError:
-                    pass
-            continue
-        package.read += 1
-        if error is not None:
-            package.errors.append((line, source, error))
-            continue
-        try:
-            row = map_row(data, fmt=fmt, options=options, schema=schema, default_title=_title_for(source, fmt, job))
-        except RowError as exc:
-            package.errors.append((line, source, exc.message))
-            continue
-        key = hash(row.external_id)
-        if key in seen:
-            message = f"duplicate id {row.external_id[:80]!r}: an earlier row of this file has it"
-            package.errors.append((line, source, message))
-            continue
-        seen.add(key)
-        package.rows.append(row)
-        if len(package.rows) >= options.batch_size:
-            yield package
-            package = _Parsed()
+                except RowError as exc:
+                    package.errors.append((line, source, exc.message))
+                else:
+                    if seen.add(row.external_id):
+                        package.rows.append(row)
+                    else:
+                        message = f"duplicate id {row.external_id[:80]!r}: an earlier row of this file has it"
+                        package.errors.append((line, source, message))
+            if len(package.rows) >= options.batch_size or len(package.errors) >= options.batch_size:
+                yield package
+                package = _Parsed()
     package.last = True
     yield package
 

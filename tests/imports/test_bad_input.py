@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 
+from projects.assignment.models import Task
 from projects.documents.models import Article
 from projects.imports.models import ImportJob
 from tests import factories
@@ -156,3 +157,20 @@ def test_stored_errors_are_capped_and_the_rest_counted(upload, project, monkeypa
     monkeypatch.setattr("projects.imports.services.MAX_STORED_ERRORS", 5)
     body = upload("a.jsonl", '{"text": 1}\n' * 12).json()
     assert (body["rows_failed"], len(body["errors"]), body["errors_truncated"]) == (12, 5, 7)
+
+
+def test_priority_beyond_32_bits_is_an_error_of_its_row(upload, project):
+    rows = [
+        {"id": "a", "text": "First.", "priority": 2**31 - 1},
+        {"id": "b", "text": "Too high.", "priority": 2**31},
+        {"id": "c", "text": "Too low.", "priority": -(2**31) - 1},
+        {"id": "d", "text": "Last.", "priority": -(2**31)},
+    ]
+    body = upload("p.jsonl", "\n".join(json.dumps(r) for r in rows)).json()
+    assert (body["status"], body["rows_created"], body["rows_failed"]) == ("succeeded", 2, 2)
+    assert [e["line"] for e in body["errors"]] == [2, 3]
+    assert body["errors"][0]["message"] == "priority must be from -2147483648 to 2147483647"
+    assert dict(Task.objects.filter(project=project).values_list("article__external_id", "priority")) == {
+        "a": 2**31 - 1,
+        "d": -(2**31),
+    }

@@ -1,9 +1,11 @@
 """Rows are parsed on a second thread while the previous batch is written: the hand-over keeps
-order, re-raises a parse error in the writer's thread, and stops the parser when the import stops."""
+order, re-raises a parse error in the writer's thread, stops the parser when the import stops, and
+holds the next batch back until the writer has sent its COPY (``proceed``) or asks for it."""
 
 from __future__ import annotations
 
 import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -89,4 +91,32 @@ def test_a_run_waiting_for_rows_beats_until_they_come_and_stops_when_told(monkey
 
     stopped = list(services._parsed_batches(JOB, "", None, None, resume_at=0, on_wait=taken_over))
     assert stopped == []  # the job went to another run: no batch is handed over
+
+
+def test_the_next_batch_waits_until_the_writer_proceeds_or_asks_for_it(monkeypatch):
+    parsed = []
+
+    def fake(job, path, options, schema, *, resume_at):
+        for i in range(3):
+            parsed.append(i)
+            yield services._Parsed(rows=[i], read=1)
+        yield services._Parsed(last=True)
+
+    monkeypatch.setattr(services, "_parse_batches", fake)
+    packages = services._parsed_batches(JOB, "", None, None, resume_at=0)
+    assert next(packages).rows == [0]
+    time.sleep(0.2)
+    assert parsed == [0]  # the caller is sending batch 0: the parser keeps out of its way
+    packages.proceed()
+    deadline = time.monotonic() + 10
+    while parsed != [0, 1] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert parsed == [0, 1]
+    packages.proceed()  # once per batch: a second call lets nothing more through
+    time.sleep(0.2)
+    assert parsed == [0, 1]
+    assert next(packages).rows == [1]
+    assert next(packages).rows == [2]  # asking is enough without proceed()
+    assert next(packages).last
+    assert list(packages) == [] and parsed == [0, 1, 2]
     assert not _parser_threads()
