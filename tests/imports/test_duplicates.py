@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from projects.assignment.models import Task
 from projects.documents.models import Article
 from projects.imports import services
-from projects.imports.models import ImportStatus
+from projects.imports.models import ImportJob, ImportStatus
 from projects.imports.options import ImportOptions
 from projects.imports.seen import SeenIds
 
@@ -150,7 +152,10 @@ def test_duplicates_of_rows_before_the_checkpoint_are_found_after_a_resume(tiny_
     assert Article.objects.filter(project=project).count() == 9
 
     monkeypatch.setattr(services, "fault_point", lambda name: None)
-    job = services.import_run(job=job)  # another worker takes the job over from its checkpoint
+    # The dead run's heartbeat goes stale; another worker takes the job over from its checkpoint.
+    stale = timezone.now() - timedelta(seconds=settings.JOB_STALL_SECONDS + 1)
+    ImportJob.objects.filter(pk=job.pk).update(updated_at=stale)
+    job = services.import_run(job=job)
     assert job.status == ImportStatus.SUCCEEDED, job.message
     assert (job.rows_read, job.rows_created, job.rows_failed, job.tasks_created) == (ROWS, GOOD, 6, GOOD)
     assert [e["line"] for e in job.errors] == EXPECTED_LINES  # 25, 33, 38 repeat ids written before it
