@@ -168,13 +168,13 @@ def _submit(
         if state != ReviewState.NONE:
             submission.mark_for_review(annotation_id)
             review_state = state
+    announced = [
+        ("annotation.submitted", {"annotation_id": annotation_id, "task_id": task_id, "user": user.username,
+                                  "first": first_submission}),
+    ]  # fmt: skip
     if count is not None and count == locked.overlap:
-        events.emit("task.completed", project_id=locked.project_id, data={"task_id": task_id})
-    events.emit(
-        "annotation.submitted",
-        project_id=locked.project_id,
-        data={"annotation_id": annotation_id, "task_id": task_id, "user": user.username, "first": first_submission},
-    )
+        announced.insert(0, ("task.completed", {"task_id": task_id}))
+    events.emit_all(announced, project_id=locked.project_id)
     fault_point("annotation.submit")
     annotation = Annotation.from_db(
         None,
