@@ -18,8 +18,10 @@ reads; the read is one statement and the writes are three (SQLite has no data-mo
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from weakref import WeakKeyDictionary
 
 from django.conf import settings
 from django.db import connection
@@ -92,6 +94,45 @@ _UPDATE_TASK = "UPDATE assignment_task SET leased_count = leased_count + %(lease
 _COUNTS = ", submitted_count = %(count)s, is_complete = %(complete)s"
 
 
+class _Statement:
+    """A PostgreSQL statement of the submit path. Planning its joins costs the database more than
+    running them, so each connection plans it once (``PREPARE``) and runs it with ``EXECUTE``;
+    without prepared statements (``DISABLE_SERVER_SIDE_CURSORS``: a pooler that does not keep
+    the session) the SQL itself is sent."""
+
+    def __init__(self, name: str, sql: str, params: tuple[tuple[str, str], ...]) -> None:
+        order = [param for param, _ in params]
+        self.name = f"annotator_submit_{name}"
+        self.sql = sql
+        numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${order.index(m.group(1)) + 1}", sql)
+        self.prepare = f"PREPARE {self.name} ({', '.join(kind for _, kind in params)}) AS {numbered}"
+        self.execute = f"EXECUTE {self.name} ({', '.join(f'%({param})s' for param in order)})"
+
+
+_READ_PARAMS = (
+    ("task", "bigint"),
+    ("user", "bigint"),
+    ("superuser", "boolean"),
+    ("prediction", "bigint"),
+    ("now", "timestamptz"),
+)
+_WRITE_PARAMS = (
+    ("project", "bigint"),
+    ("task", "bigint"),
+    ("user", "bigint"),
+    ("result", "jsonb"),
+    ("state", "text"),
+    ("lead", "double precision"),
+    ("max_lead", "double precision"),
+    ("prediction", "bigint"),
+    ("guideline", "integer"),
+    ("now", "timestamptz"),
+    ("leased_delta", "integer"),
+    ("count", "integer"),
+    ("complete", "boolean"),
+)
+
+
 def _pg_write(assignment: bool, counts: bool | None) -> str:
     parts = [f"annotation AS ({_UPSERT_ANNOTATION.format(result='%(result)s::jsonb')}{_RETURNING})"]
     if assignment:
@@ -101,18 +142,52 @@ def _pg_write(assignment: bool, counts: bool | None) -> str:
     return "WITH " + ",\n".join(parts) + "\nSELECT * FROM annotation"
 
 
-_PG_LOCK_AND_READ = {
-    visible: _LOCK.format(member=_MEMBER if visible else "", visible=_VISIBLE if visible else "true")
-    + ";\n"
-    + _READ.format(member=_MEMBER if visible else "", visible=_VISIBLE if visible else "true")
+# The lock checks who may work on the task; the read after it needs no second check.
+_PG_LOCK = {
+    visible: _Statement(
+        "lock_visible" if visible else "lock",
+        _LOCK.format(member=_MEMBER if visible else "", visible=_VISIBLE if visible else "true"),
+        _READ_PARAMS,
+    )
     for visible in (True, False)
 }
+_PG_READ = _Statement("read", _READ.format(member="", visible="true"), _READ_PARAMS)
 _SQLITE_READ = {
     visible: _READ.format(member=_MEMBER if visible else "", visible=_VISIBLE if visible else "1")
     for visible in (True, False)
 }
 # (write the assignment, task update: None = none, False = leased_count only, True = with the counts)
-_PG_WRITE = {(a, c): _pg_write(a, c) for a in (True, False) for c in (None, False, True)}
+_PG_WRITE = {
+    (a, c): _Statement(f"write_{int(a)}_{c}".lower(), _pg_write(a, c), _WRITE_PARAMS)
+    for a in (True, False)
+    for c in (None, False, True)
+}
+# The connections (sessions) that have prepared which statements.
+_SESSIONS: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _pg_execute(cursor, statements: list[_Statement], params: dict) -> None:
+    """Run the statements in one round trip: each gets its own snapshot (READ COMMITTED)."""
+    if connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
+        cursor.execute(";\n".join(statement.sql for statement in statements), params)
+        return
+    known = _SESSIONS.get(connection.connection)
+    if known is None:
+        known = _SESSIONS[connection.connection] = set()
+    missing = [statement for statement in statements if statement.name not in known]
+    if missing:
+        # Once per connection. A statement may exist already when an earlier attempt failed after
+        # preparing it (PREPARE does not roll back).
+        cursor.execute(
+            "SELECT name FROM pg_prepared_statements WHERE name = ANY(%s)", [[stmt.name for stmt in missing]]
+        )
+        present = {name for (name,) in cursor.fetchall()}
+        todo = [statement.prepare for statement in missing if statement.name not in present]
+        if todo:
+            cursor.execute(";\n".join(todo))
+        known.update(statement.name for statement in missing)
+    cursor.execute(";\n".join(statement.execute for statement in statements), params)
+
 
 MAX_ID = 2**63 - 1  # ids are bigint; a larger number names no row (and SQLite cannot bind it)
 
@@ -168,7 +243,7 @@ def lock_and_read(*, task_id: int, user, prediction_id: int | None, now: datetim
     }
     with connection.cursor() as cursor:
         if settings.IS_POSTGRES:
-            cursor.execute(_PG_LOCK_AND_READ[visible_only], params)
+            _pg_execute(cursor, [_PG_LOCK[visible_only], _PG_READ], params)
             locked = cursor.fetchone()
             cursor.nextset()
             row = cursor.fetchone()
@@ -240,7 +315,7 @@ def write(
     touch_task = None if not leased_delta and count is None else count is not None
     with connection.cursor() as cursor:
         if settings.IS_POSTGRES:
-            cursor.execute(_PG_WRITE[(write_assignment, touch_task)], params)
+            _pg_execute(cursor, [_PG_WRITE[(write_assignment, touch_task)]], params)
             row = cursor.fetchone()
         else:
             row = _sqlite_write(cursor, params, write_assignment, touch_task)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
@@ -316,4 +317,28 @@ def test_a_verdict_that_lands_between_the_read_and_the_write_wins(leased, projec
     # (The stand-in verdict ran inside the submit's transaction, so it rolled back with it.)
     annotation = Annotation.objects.get()
     assert annotation.result == {"topic": "business"} and annotation.lead_time == 0
+    assert counters(task) == (1, 0, True)
+
+
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="prepared statements are PostgreSQL's")
+def test_statements_prepared_by_an_earlier_failed_attempt_are_reused(leased, client_for, project):
+    from django.db import connection
+
+    task, client = leased
+    assert client.post(url(task), {"result": {"topic": "business"}}, format="json").status_code == 201
+    # As if the request that prepared them had failed before recording it: they exist, unrecorded.
+    submission._SESSIONS.pop(connection.connection)
+    assert client.post(url(task), {"result": {"topic": "politics"}}, format="json").status_code == 200
+    assert "annotator_submit_read" in submission._SESSIONS[connection.connection]
+
+
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="prepared statements are PostgreSQL's")
+def test_without_prepared_statements_the_sql_is_sent_as_is(leased, monkeypatch):
+    from django.db import connection
+
+    monkeypatch.setitem(connection.settings_dict, "DISABLE_SERVER_SIDE_CURSORS", True)
+    task, client = leased
+    response = client.post(url(task), {"result": {"topic": "business", "entities": SPANS}}, format="json")
+    assert response.status_code == 201
+    assert response.json()["result"]["entities"][0]["text"] == "Elena Marchetti"
     assert counters(task) == (1, 0, True)
