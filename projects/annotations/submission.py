@@ -96,9 +96,8 @@ _COUNTS = ", submitted_count = %(count)s, is_complete = %(complete)s"
 
 class _Statement:
     """A PostgreSQL statement of the submit path. Planning its joins costs the database more than
-    running them, so each connection plans it once (``PREPARE``) and runs it with ``EXECUTE``;
-    without prepared statements (``DISABLE_SERVER_SIDE_CURSORS``: a pooler that does not keep
-    the session) the SQL itself is sent."""
+    running them, so each connection plans it once (``PREPARE``) and runs it with ``EXECUTE``
+    (see ``_prepares`` for when the SQL itself is sent instead)."""
 
     def __init__(self, name: str, sql: str, params: tuple[tuple[str, str], ...]) -> None:
         order = [param for param, _ in params]
@@ -166,9 +165,16 @@ _PG_WRITE = {
 _SESSIONS: WeakKeyDictionary = WeakKeyDictionary()
 
 
+def _prepares() -> bool:
+    """Prepared statements pay off on a connection that lives on (``CONN_MAX_AGE`` not 0) and
+    keeps its session (no transaction-pooling proxy: ``DISABLE_SERVER_SIDE_CURSORS`` unset)."""
+    options = connection.settings_dict
+    return options.get("CONN_MAX_AGE") != 0 and not options.get("DISABLE_SERVER_SIDE_CURSORS")
+
+
 def _pg_execute(cursor, statements: list[_Statement], params: dict) -> None:
     """Run the statements in one round trip: each gets its own snapshot (READ COMMITTED)."""
-    if connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
+    if not _prepares():
         cursor.execute(";\n".join(statement.sql for statement in statements), params)
         return
     known = _SESSIONS.get(connection.connection)

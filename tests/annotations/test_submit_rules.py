@@ -333,12 +333,16 @@ def test_statements_prepared_by_an_earlier_failed_attempt_are_reused(leased, cli
 
 
 @pytest.mark.skipif(not settings.IS_POSTGRES, reason="prepared statements are PostgreSQL's")
-def test_without_prepared_statements_the_sql_is_sent_as_is(leased, monkeypatch):
+@pytest.mark.parametrize(("option", "value"), [("DISABLE_SERVER_SIDE_CURSORS", True), ("CONN_MAX_AGE", 0)])
+def test_without_prepared_statements_the_sql_is_sent_as_is(leased, monkeypatch, option, value):
     from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
-    monkeypatch.setitem(connection.settings_dict, "DISABLE_SERVER_SIDE_CURSORS", True)
+    monkeypatch.setitem(connection.settings_dict, option, value)
     task, client = leased
-    response = client.post(url(task), {"result": {"topic": "business", "entities": SPANS}}, format="json")
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(url(task), {"result": {"topic": "business", "entities": SPANS}}, format="json")
     assert response.status_code == 201
     assert response.json()["result"]["entities"][0]["text"] == "Elena Marchetti"
     assert counters(task) == (1, 0, True)
+    assert not [q["sql"] for q in queries.captured_queries if "PREPARE" in q["sql"] or "EXECUTE" in q["sql"]]
