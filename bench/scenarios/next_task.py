@@ -73,6 +73,8 @@ def prepare(n_tasks: int, n_users: int, overlap: int = 1) -> tuple[int, list[str
                 Task.objects.bulk_create(
                     [Task(project=project, article=a, priority=(i % 7)) for i, a in zip(batch, articles, strict=True)]
                 )
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM (ANALYZE) documents_article")  # the rebuilt project's old rows
     with connection.cursor() as cursor:
         # Reset the queue: no assignments or annotations, counters at zero.
         cursor.execute("DELETE FROM annotations_annotation WHERE project_id = %s", [project.pk])
@@ -83,9 +85,9 @@ def prepare(n_tasks: int, n_users: int, overlap: int = 1) -> tuple[int, list[str
             "AND (submitted_count <> 0 OR leased_count <> 0 OR skipped_count <> 0 OR is_complete)",
             [project.pk],
         )
-        # Every run starts from the same state: the rows the last run and this reset left dead are
-        # cleared (the database may run without autovacuum, and dead index entries slow the
-        # queue's scans and the planner's estimates run after run).
+        # Every run starts from the same state: the rows the last run, this reset or a rebuild
+        # (another --n) left dead are cleared. The database may run without autovacuum, and dead
+        # rows slow the queue's scans and the planner's estimates more with every run.
         cursor.execute("VACUUM (ANALYZE) assignment_task, assignment_assignment, annotations_annotation")
     keys = []
     for i in range(n_users):
