@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -73,6 +75,36 @@ class AnnotationInputSerializer(serializers.Serializer):
     )
 
 
+_MAX_EXACT_FLOAT = 2**53
+
+
+def submit_input(data) -> dict | None:
+    """The submit body's fields when ``AnnotationInputSerializer`` would take them as they are;
+    None for anything else (the serializer then answers, with its own errors or conversions).
+
+    The serializer builds its four fields anew for every request; every submission has a body
+    that needs none of its conversions, so it is checked here.
+    """
+    if type(data) is not dict or data.get("result") is None:
+        return None
+    fields = {"result": data["result"]}
+    if "lead_time" in data:
+        lead_time = data["lead_time"]
+        if type(lead_time) is int and 0 <= lead_time <= _MAX_EXACT_FLOAT:
+            fields["lead_time"] = float(lead_time)
+        elif type(lead_time) is float and 0 <= lead_time < math.inf:
+            fields["lead_time"] = lead_time
+        else:
+            return None
+    for key in ("prediction", "guideline_version"):
+        if key in data:
+            value = data[key]
+            if value is not None and type(value) is not int:
+                return None
+            fields[key] = value
+    return fields
+
+
 class DraftSerializer(serializers.Serializer):
     result = serializers.JSONField(allow_null=True)
     updated_at = serializers.DateTimeField(allow_null=True)
@@ -100,16 +132,21 @@ class TaskAnnotationsView(APIView):
     @extend_schema(request=AnnotationInputSerializer, responses={200: AnnotationSerializer, 201: AnnotationSerializer})
     def post(self, request, task_id: int) -> Response:
         check_token_scope(request, self)
-        task, _ = task_for_user(request, task_id)
-        data = AnnotationInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        annotation, created = services.annotation_submit(
-            task=task,
+        fields = submit_input(request.data)
+        if fields is None:
+            # A body the fast check does not take: the serializer decides, after the 404 check,
+            # as for every other endpoint (a stranger learns nothing from a 400).
+            task_for_user(request, task_id)
+            data = AnnotationInputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            fields = data.validated_data
+        annotation, created = services.annotation_submit_visible(
+            task_id=task_id,
             user=request.user,
-            result=data.validated_data["result"],
-            lead_time=data.validated_data.get("lead_time"),
-            prediction_id=data.validated_data.get("prediction"),
-            guideline_version=data.validated_data.get("guideline_version"),
+            result=fields["result"],
+            lead_time=fields.get("lead_time"),
+            prediction_id=fields.get("prediction"),
+            guideline_version=fields.get("guideline_version"),
         )
         fault_point("annotation.submitted")
         return Response(

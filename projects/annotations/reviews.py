@@ -59,16 +59,6 @@ def in_review_sample(*, project_id: int, annotation_id: int, percent: int) -> bo
     return int.from_bytes(digest[:8], "big") % 100 < percent
 
 
-def review_needed(*, project: Project, annotation_id: int) -> bool:
-    if project.review_policy == ReviewPolicy.ALL:
-        return True
-    if project.review_policy == ReviewPolicy.SAMPLE:
-        return in_review_sample(
-            project_id=project.pk, annotation_id=annotation_id, percent=project.review_sample_percent
-        )
-    return False
-
-
 def _canonical(value) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
@@ -90,21 +80,31 @@ def effective_result(annotation: Annotation) -> dict:
 # --- submit hook ------------------------------------------------------------------------------
 
 
-def review_state_on_submit(*, project: Project, previous: str, annotation_id: int | None) -> str | None:
-    """The review state an annotation takes when submitted (``previous``: its state before).
+def already_reviewed() -> Conflict:
+    return Conflict("This annotation has already been reviewed and can no longer be changed.", code="already_reviewed")
+
+
+def review_state_on_submit(
+    *, policy: str, sample_percent: int, project_id: int, previous: str, annotation_id: int | None
+) -> str | None:
+    """The review state an annotation takes when submitted (``previous``: its state before), under
+    the project's review ``policy``.
 
     Returns None when the project samples reviews and the annotation has no id yet (the sample
     is drawn by id): ask again once it is saved.
     """
     if previous in FINAL_STATES:
-        raise Conflict(
-            "This annotation has already been reviewed and can no longer be changed.", code="already_reviewed"
-        )
+        raise already_reviewed()
     if previous in (ReviewState.REJECTED, ReviewState.PENDING):
         return ReviewState.PENDING
-    if annotation_id is None and project.review_policy == ReviewPolicy.SAMPLE:
+    if policy == ReviewPolicy.ALL:
+        return ReviewState.PENDING
+    if policy != ReviewPolicy.SAMPLE:
+        return ReviewState.NONE
+    if annotation_id is None:
         return None
-    return ReviewState.PENDING if review_needed(project=project, annotation_id=annotation_id) else ReviewState.NONE
+    wanted = in_review_sample(project_id=project_id, annotation_id=annotation_id, percent=sample_percent)
+    return ReviewState.PENDING if wanted else ReviewState.NONE
 
 
 # --- reviewer queue ---------------------------------------------------------------------------

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from projects.annotations import reviews
+from projects.annotations import reviews, submission
 from projects.annotations.models import Annotation, AnnotationStatus, Comment, ReviewState
-from projects.assignment.models import Assignment, AssignmentStatus, Task
-from projects.assignment.services import assignment_record_submission, holding_q, task_lock_for_submission
+from projects.assignment.models import AssignmentStatus, Task
 from projects.core import events
-from projects.core.exceptions import Conflict, ValidationFailed
+from projects.core.exceptions import Conflict, NotFound, ValidationFailed
 from projects.core.faults import fault_point
 from projects.core.schema import validate_result
 
@@ -26,9 +24,8 @@ def _lead_time(value: float | None) -> float:
     return min(float(value), MAX_LEAD_TIME)
 
 
-def _check_guideline_version(task: Task, version: int | None) -> int:
+def _check_guideline_version(current: int, version: int | None) -> int:
     """The guidelines version the annotator was shown (the page sends it); the current one by default."""
-    current = task.project.guidelines_version
     if version is None:
         return current
     if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= current:
@@ -37,14 +34,6 @@ def _check_guideline_version(task: Task, version: int | None) -> int:
             fields={"guideline_version": "unknown version"},
         )
     return version
-
-
-def _check_prediction(task: Task, prediction_id: int | None) -> int | None:
-    if prediction_id is None:
-        return None
-    if not task.predictions.filter(pk=prediction_id).exists():
-        raise ValidationFailed("That prediction does not belong to this task.", fields={"prediction": "not found"})
-    return prediction_id
 
 
 @transaction.atomic
@@ -60,7 +49,6 @@ def annotation_save_draft(*, task: Task, user, result: dict, lead_time: float | 
     return annotation
 
 
-@transaction.atomic
 def annotation_submit(
     *,
     task: Task,
@@ -74,69 +62,130 @@ def annotation_submit(
 
     Submitting again updates the same annotation. A user without a live lease may submit only
     while the task still has a free slot, so overlap N means at most N annotators.
-
-    Cost, first submission: lock the task (reading the user's assignment with it), lock the
-    annotation, write it, the assignment and the task counters: five statements.
     """
-    project = task.project
-    normalized = validate_result(project.label_schema, result, text=task.text, payload=task.payload)
-    lead = _lead_time(lead_time)
-    prediction_id = _check_prediction(task, prediction_id)
-    guideline_version = _check_guideline_version(task, guideline_version)
+    return _submit(
+        task_id=task.pk,
+        user=user,
+        result=result,
+        lead_time=lead_time,
+        prediction_id=prediction_id,
+        guideline_version=guideline_version,
+        visible_only=False,
+    )
+
+
+def annotation_submit_visible(
+    *,
+    task_id: int,
+    user,
+    result: dict,
+    lead_time: float | None = None,
+    prediction_id: int | None = None,
+    guideline_version: int | None = None,
+) -> tuple[Annotation, bool]:
+    """``annotation_submit`` for the API: the task must be one the user may work on (the rule of
+    ``task_for_user``), checked by the statement that locks it; ``NotFound`` otherwise."""
+    return _submit(
+        task_id=task_id,
+        user=user,
+        result=result,
+        lead_time=lead_time,
+        prediction_id=prediction_id,
+        guideline_version=guideline_version,
+        visible_only=True,
+    )
+
+
+@transaction.atomic
+def _submit(
+    *,
+    task_id: int,
+    user,
+    result,
+    lead_time: float | None,
+    prediction_id: int | None,
+    guideline_version: int | None,
+    visible_only: bool,
+) -> tuple[Annotation, bool]:
+    """Cost: the task lock and one read of everything the rules need (one round trip), then one
+    statement that writes the annotation, the assignment and the task counters
+    (``projects.annotations.submission``)."""
     now = timezone.now()
-    locked = task_lock_for_submission(task=task, user=user)
-    my_status, my_expires_at = locked["my_status"], locked["my_expires_at"]
-    annotation = Annotation.objects.select_for_update().filter(task=task, user=user).first()
-    first_submission = annotation is None or annotation.status != AnnotationStatus.SUBMITTED
+    locked = submission.lock_and_read(
+        task_id=task_id, user=user, prediction_id=prediction_id, now=now, visible_only=visible_only
+    )
+    if locked is None:
+        raise NotFound("Task not found.")
+    normalized = validate_result(locked.label_schema, result, text=locked.text, payload=locked.payload)
+    lead = _lead_time(lead_time)
+    if prediction_id is not None and not locked.prediction_found:
+        raise ValidationFailed("That prediction does not belong to this task.", fields={"prediction": "not found"})
+    guideline_version = _check_guideline_version(locked.guidelines_version, guideline_version)
+    my_status = locked.my_status
+    first_submission = locked.annotation_status != AnnotationStatus.SUBMITTED
     if first_submission:
         mine = my_status == AssignmentStatus.SUBMITTED or (
-            my_status == AssignmentStatus.LEASED and my_expires_at is not None and my_expires_at > now
+            my_status == AssignmentStatus.LEASED and locked.my_expires_at is not None and locked.my_expires_at > now
         )
-        if not mine:
-            held = Assignment.objects.filter(holding_q(now), task=task).count()
-            if held >= project.overlap:
-                raise Conflict("This task already has all the annotations it needs.", code="task_full")
-    if annotation is None:
-        annotation = Annotation(task=task, user=user, project_id=task.project_id)
+        if not mine and locked.held >= locked.overlap:
+            raise Conflict("This task already has all the annotations it needs.", code="task_full")
     # None: a sampled review policy draws by the annotation's id, known once it is inserted.
     state = reviews.review_state_on_submit(
-        project=project, previous=annotation.review_state, annotation_id=annotation.pk
+        policy=locked.review_policy,
+        sample_percent=locked.review_sample_percent,
+        project_id=locked.project_id,
+        previous=locked.review_state or ReviewState.NONE,
+        annotation_id=locked.annotation_id,
     )
-    annotation.review_state = state or ReviewState.NONE
-    annotation.reviewed_result = None
-    annotation.result = normalized
-    annotation.draft = None
-    annotation.status = AnnotationStatus.SUBMITTED
-    annotation.submitted_at = now
-    annotation.lead_time = min(annotation.lead_time + lead, MAX_LEAD_TIME)
-    annotation.guideline_version = guideline_version
-    if prediction_id is not None:
-        annotation.prediction_id = prediction_id
-    annotation.save()
-    if state is None:
-        state = reviews.review_state_on_submit(project=project, previous=ReviewState.NONE, annotation_id=annotation.pk)
+    count = locked.submitted_count + 1 if first_submission else None
+    written = submission.write(
+        locked=locked,
+        task_id=task_id,
+        user_id=user.pk,
+        result=normalized,
+        state=state or ReviewState.NONE,
+        lead=lead,
+        max_lead=MAX_LEAD_TIME,
+        prediction_id=prediction_id,
+        guideline_version=guideline_version,
+        now=now,
+        write_assignment=my_status != AssignmentStatus.SUBMITTED,
+        leased_delta=-1 if my_status == AssignmentStatus.LEASED else 0,
+        count=count,
+        complete=count is not None and count >= locked.overlap,
+    )
+    if written is None:  # a reviewer's verdict made it final after the read
+        raise reviews.already_reviewed()
+    annotation_id, review_state, lead_total, prediction, created_at = written
+    if state is None and review_state == ReviewState.NONE:
+        state = reviews.review_state_on_submit(
+            policy=locked.review_policy,
+            sample_percent=locked.review_sample_percent,
+            project_id=locked.project_id,
+            previous=ReviewState.NONE,
+            annotation_id=annotation_id,
+        )
         if state != ReviewState.NONE:
-            Annotation.objects.filter(pk=annotation.pk).update(review_state=state)
-            annotation.review_state = state
-    leased_delta = assignment_record_submission(task=task, user=user, previous=my_status, now=now)
-    counters = {}
-    if leased_delta:
-        counters["leased_count"] = F("leased_count") + leased_delta
-    if first_submission:
-        # The task row is locked above, so reading then writing the counter is safe.
-        count = locked["submitted_count"] + 1
-        counters.update(submitted_count=count, is_complete=count >= project.overlap)
-    if counters:
-        Task.objects.filter(pk=task.pk).update(**counters)
-    if first_submission and locked["submitted_count"] + 1 == project.overlap:
-        events.emit("task.completed", project_id=project.pk, data={"task_id": task.pk})
-    events.emit(
-        "annotation.submitted",
-        project_id=project.pk,
-        data={"annotation_id": annotation.pk, "task_id": task.pk, "user": user.username, "first": first_submission},
-    )
+            submission.mark_for_review(annotation_id)
+            review_state = state
+    announced = [
+        ("annotation.submitted", {"annotation_id": annotation_id, "task_id": task_id, "user": user.username,
+                                  "first": first_submission}),
+    ]  # fmt: skip
+    if count is not None and count == locked.overlap:
+        announced.insert(0, ("task.completed", {"task_id": task_id}))
+    events.emit_all(announced, project_id=locked.project_id)
     fault_point("annotation.submit")
+    annotation = Annotation.from_db(
+        None,
+        _ANNOTATION_FIELDS,
+        (annotation_id, locked.project_id, task_id, user.pk, normalized, None, AnnotationStatus.SUBMITTED,
+         review_state, None, lead_total, prediction, guideline_version, created_at, now, now),
+    )  # fmt: skip
     return annotation, first_submission
+
+
+_ANNOTATION_FIELDS = [field.attname for field in Annotation._meta.concrete_fields]
 
 
 MAX_COMMENT_LENGTH = 5000

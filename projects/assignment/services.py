@@ -257,38 +257,6 @@ def task_escalate(*, task: Task, user, domain: str, reason: str = "", unsafe: bo
     return task
 
 
-def task_lock_for_submission(*, task: Task, user) -> dict:
-    """Lock the task row for a submission and read, in the same query, its submitted count and
-    the user's assignment (``my_status``, ``my_expires_at``; None when they have none)."""
-    mine = Assignment.objects.filter(task=OuterRef("pk"), user_id=user.pk).order_by()
-    return (
-        Task.objects.select_for_update()
-        .filter(pk=task.pk)
-        .annotate(my_status=Subquery(mine.values("status")[:1]), my_expires_at=Subquery(mine.values("expires_at")[:1]))
-        .values("submitted_count", "my_status", "my_expires_at")
-        .get()
-    )
-
-
-def assignment_record_submission(*, task: Task, user, previous: str | None, now) -> int:
-    """Mark the user's assignment submitted (called by ``annotation_submit`` under the task lock,
-    with the status read by ``task_lock_for_submission``). Returns the change to ``leased_count``,
-    which the caller writes with its own counter update."""
-    if previous is None:
-        # An upsert, in case a manager's assignment was written meanwhile (it does not lock the task).
-        Assignment.objects.bulk_create(
-            [Assignment(project_id=task.project_id, task=task, user=user, status=AssignmentStatus.SUBMITTED)],
-            update_conflicts=True,
-            unique_fields=["task", "user"],
-            update_fields=["status", "expires_at", "updated_at"],
-        )
-    elif previous != AssignmentStatus.SUBMITTED:
-        Assignment.objects.filter(task=task, user=user).update(
-            status=AssignmentStatus.SUBMITTED, expires_at=None, updated_at=now
-        )
-    return -1 if previous == AssignmentStatus.LEASED else 0
-
-
 def leased_count_subquery() -> Coalesce:
     leased = (
         Assignment.objects.filter(task=OuterRef("pk"), status=AssignmentStatus.LEASED)

@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 from django.db import transaction
 
+from projects.core import memo
+
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[str, int, dict], None]
@@ -28,11 +30,21 @@ def subscribe(handler: Handler) -> None:
 
 
 def emit(name: str, *, project_id: int, data: dict) -> None:
+    emit_all([(name, data)], project_id=project_id)
+
+
+def emit_all(events: list[tuple[str, dict]], *, project_id: int) -> None:
+    """Announce several events of one project at once (a submission that completes its task):
+    listeners get them in order, after the commit, in one callback, so the per-project facts
+    they read (``projects.core.memo``) are fetched once for all of them."""
+
     def deliver() -> None:
-        for handler in list(_handlers):
-            try:
-                handler(name, project_id, data)
-            except Exception:  # a listener's failure must not undo or block the committed write
-                logger.exception("event handler %r failed for %s", handler, name)
+        with memo.scope():
+            for name, data in events:
+                for handler in list(_handlers):
+                    try:
+                        handler(name, project_id, data)
+                    except Exception:  # a listener's failure must not undo or block the committed write
+                        logger.exception("event handler %r failed for %s", handler, name)
 
     transaction.on_commit(deliver)

@@ -10,7 +10,9 @@ bounds the damage of a lost invalidation.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from django.core.cache import cache
@@ -18,10 +20,25 @@ from django.core.cache import cache
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 TTL_SECONDS = 300
+_scope = threading.local()
 
 
 def _key(name: str, project_id: int) -> str:
     return f"memo:{name}:{project_id}"
+
+
+@contextmanager
+def scope() -> Iterator[None]:
+    """Inside this block each memo is fetched from the cache at most once (the event listeners of
+    one commit share what they read)."""
+    outer = getattr(_scope, "values", None)
+    if outer is None:
+        _scope.values = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _scope.values = None
 
 
 def project_memo(name: str, project_id: int, compute: Callable[[], T]) -> T:
@@ -30,23 +47,38 @@ def project_memo(name: str, project_id: int, compute: Callable[[], T]) -> T:
     Fails open: with the cache unreachable (Redis down) the value is computed every time, so
     events still reach webhooks and retraining.
     """
+    key = _key(name, project_id)
+    local = getattr(_scope, "values", None)
+    if local is not None and key in local:
+        return local[key]
+    value = _project_memo(key, name, project_id, compute)
+    if local is not None:
+        local[key] = value
+    return value
+
+
+def _project_memo(key: str, name: str, project_id: int, compute: Callable[[], T]) -> T:
     try:
-        value = cache.get(_key(name, project_id))
+        value = cache.get(key)
     except Exception:
         logger.warning("memo cache unreachable; computing %s for project %s", name, project_id)
         return compute()
     if value is None:
         value = compute()
         try:
-            cache.set(_key(name, project_id), value, TTL_SECONDS)
+            cache.set(key, value, TTL_SECONDS)
         except Exception:
             logger.warning("memo cache unreachable; %s for project %s not stored", name, project_id)
     return value
 
 
 def project_memo_forget(name: str, project_id: int) -> None:
+    key = _key(name, project_id)
+    local = getattr(_scope, "values", None)
+    if local is not None:
+        local.pop(key, None)
     try:
-        cache.delete(_key(name, project_id))
+        cache.delete(key)
     except Exception:
         # The entry, if the cache comes back with it, expires within TTL_SECONDS.
         logger.warning("memo cache unreachable; %s for project %s not dropped", name, project_id)

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -73,6 +73,13 @@ def quality_settings_update(*, project: Project, actor, **changes: Any) -> Quali
     return row
 
 
+# The states quality_mark_dirty acts on, compared in SQL: the handler runs after every submission.
+_DIRTY_STATE_SQL = """SELECT dirty_at IS NOT NULL AND (computed_at IS NULL OR dirty_at >= computed_at)
+        AND (running_since IS NULL OR dirty_at > running_since),
+    scheduled_at IS NULL OR scheduled_at < %s
+FROM quality_qualitysettings WHERE project_id = %s"""
+
+
 def quality_mark_dirty(*, project_id: int, delay_seconds: float) -> bool:
     """Record that the project's figures are stale. True when the caller should enqueue a recompute.
 
@@ -82,25 +89,17 @@ def quality_mark_dirty(*, project_id: int, delay_seconds: float) -> bool:
     once, by the first submission.
     """
     now = timezone.now()
-    row = (
-        QualitySettings.objects.filter(project_id=project_id)
-        .values("dirty_at", "computed_at", "running_since", "scheduled_at")
-        .first()
-    )
-    if row is None:
-        QualitySettings.objects.get_or_create(project_id=project_id)
-        row = {"dirty_at": None, "computed_at": None, "running_since": None, "scheduled_at": None}
-    dirty = row["dirty_at"]
-    # Already stale for every recompute that could finish: marked after the last finished one
-    # started and after the running one (if any) started, which therefore cannot clear it.
-    already_dirty = (
-        dirty is not None
-        and (row["computed_at"] is None or dirty >= row["computed_at"])
-        and (row["running_since"] is None or dirty > row["running_since"])
-    )
     # One scheduled recompute at a time; a schedule older than a few delays was lost.
     stale = now - timedelta(seconds=max(3 * delay_seconds, 60))
-    schedule_due = row["scheduled_at"] is None or row["scheduled_at"] < stale
+    with connection.cursor() as cursor:
+        cursor.execute(_DIRTY_STATE_SQL, [connection.ops.adapt_datetimefield_value(stale), project_id])
+        row = cursor.fetchone()
+    if row is None:
+        QualitySettings.objects.get_or_create(project_id=project_id)
+        row = (False, True)
+    # already_dirty: stale for every recompute that could finish, marked after the last finished
+    # one started and after the running one (if any) started, which therefore cannot clear it.
+    already_dirty, schedule_due = row
     if not already_dirty:
         QualitySettings.objects.filter(project_id=project_id).update(dirty_at=now)
     if not schedule_due:

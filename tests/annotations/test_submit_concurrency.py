@@ -1,0 +1,66 @@
+"""A double click: the same user submits the same task twice at once (PostgreSQL, real threads).
+
+The second submit waits for the first one's task lock; it must then read the assignment and the
+annotation as the first one left them (a statement that waited for a row lock sees every other
+row as it was when it began). Each pair gives one 201 and one 200, never a 500, and the task
+counts one submission and no lease.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+from projects.annotations.models import Annotation
+from projects.assignment.models import Assignment, AssignmentStatus, Task
+from tests import factories
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(not settings.IS_POSTGRES, reason="needs PostgreSQL (concurrent writers)"),
+]
+
+PAIRS = 15
+
+
+def submit(user, task_id: int, barrier: threading.Barrier, answers: list[int]) -> None:
+    client = APIClient()
+    client.force_authenticate(user)
+    try:
+        barrier.wait()
+        body = {"result": {"topic": "business"}, "lead_time": 1}
+        answers.append(client.post(f"/api/v1/tasks/{task_id}/annotations/", body, format="json").status_code)
+    finally:
+        connection.close()
+
+
+def test_the_same_submit_twice_at_once_stores_one_annotation(transactional_db):
+    project = factories.ProjectFactory()
+    user = factories.UserFactory(username="clicker")
+    factories.MembershipFactory(project=project, user=user)
+    tasks = [factories.TaskFactory(article__project=project) for _ in range(PAIRS)]
+    client = APIClient()
+    client.force_authenticate(user)
+    statuses = []
+    for task in tasks:
+        assert client.post(f"/api/v1/projects/{project.pk}/next-task/").json()["id"] == task.pk
+        barrier = threading.Barrier(2)
+        answers: list[int] = []
+        threads = [threading.Thread(target=submit, args=(user, task.pk, barrier, answers)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        statuses.append(sorted(answers))
+    assert statuses == [[200, 201]] * PAIRS
+    for task in Task.objects.filter(project=project):
+        assert (task.submitted_count, task.leased_count, task.is_complete) == (1, 0, True)
+    assert Annotation.objects.filter(project=project).count() == PAIRS
+    assert set(Annotation.objects.values_list("lead_time", flat=True)) == {2.0}
+    assert set(Assignment.objects.filter(project=project).values_list("status", flat=True)) == {
+        AssignmentStatus.SUBMITTED
+    }
