@@ -18,10 +18,8 @@ reads; the read is one statement and the writes are three (SQLite has no data-mo
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from weakref import WeakKeyDictionary
 
 from django.conf import settings
 from django.db import connection
@@ -95,17 +93,18 @@ _COUNTS = ", submitted_count = %(count)s, is_complete = %(complete)s"
 
 
 class _Statement:
-    """A PostgreSQL statement of the submit path. Planning its joins costs the database more than
-    running them, so each connection plans it once (``PREPARE``) and runs it with ``EXECUTE``
-    (see ``_prepares`` for when the SQL itself is sent instead)."""
+    """A PostgreSQL statement of the submit path, sent as SQL.
+
+    Not ``PREPARE``d by name: psycopg answers any ``ROLLBACK`` on a connection where it has
+    prepared statements of its own (``annotator.db.hot_cursor``: the token lookup and the queue)
+    with ``DEALLOCATE ALL``, which dropped named statements behind this module's back, and the
+    next submission on that connection failed with "prepared statement does not exist".
+    """
 
     def __init__(self, name: str, sql: str, params: tuple[tuple[str, str], ...]) -> None:
-        order = [param for param, _ in params]
         self.name = f"annotator_submit_{name}"
         self.sql = sql
-        numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${order.index(m.group(1)) + 1}", sql)
-        self.prepare = f"PREPARE {self.name} ({', '.join(kind for _, kind in params)}) AS {numbered}"
-        self.execute = f"EXECUTE {self.name} ({', '.join(f'%({param})s' for param in order)})"
+        self.params = params
 
 
 _READ_PARAMS = (
@@ -161,38 +160,11 @@ _PG_WRITE = {
     for a in (True, False)
     for c in (None, False, True)
 }
-# The connections (sessions) that have prepared which statements.
-_SESSIONS: WeakKeyDictionary = WeakKeyDictionary()
-
-
-def _prepares() -> bool:
-    """Prepared statements pay off on a connection that lives on (``CONN_MAX_AGE`` not 0) and
-    keeps its session (no transaction-pooling proxy: ``DISABLE_SERVER_SIDE_CURSORS`` unset)."""
-    options = connection.settings_dict
-    return options.get("CONN_MAX_AGE") != 0 and not options.get("DISABLE_SERVER_SIDE_CURSORS")
 
 
 def _pg_execute(cursor, statements: list[_Statement], params: dict) -> None:
     """Run the statements in one round trip: each gets its own snapshot (READ COMMITTED)."""
-    if not _prepares():
-        cursor.execute(";\n".join(statement.sql for statement in statements), params)
-        return
-    known = _SESSIONS.get(connection.connection)
-    if known is None:
-        known = _SESSIONS[connection.connection] = set()
-    missing = [statement for statement in statements if statement.name not in known]
-    if missing:
-        # Once per connection. A statement may exist already when an earlier attempt failed after
-        # preparing it (PREPARE does not roll back).
-        cursor.execute(
-            "SELECT name FROM pg_prepared_statements WHERE name = ANY(%s)", [[stmt.name for stmt in missing]]
-        )
-        present = {name for (name,) in cursor.fetchall()}
-        todo = [statement.prepare for statement in missing if statement.name not in present]
-        if todo:
-            cursor.execute(";\n".join(todo))
-        known.update(statement.name for statement in missing)
-    cursor.execute(";\n".join(statement.execute for statement in statements), params)
+    cursor.execute(";\n".join(statement.sql for statement in statements), params)
 
 
 MAX_ID = 2**63 - 1  # ids are bigint; a larger number names no row (and SQLite cannot bind it)
