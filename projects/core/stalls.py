@@ -17,9 +17,11 @@ A job started more than ``1 + JOB_MAX_RESUMES`` times that stalls again is faile
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import models, transaction
 from django.utils import timezone
 
 from projects.core.models import PendingJob
@@ -79,3 +81,33 @@ def gave_up_message(what: str, attempts: int) -> str:
         f"(no progress for {stall_seconds()} s; the worker was lost, for example killed for using too "
         "much memory). Check the worker logs, then start it again."
     )
+
+
+def sweep(
+    model: type[models.Model],
+    statuses: Iterable[str],
+    job_name: str,
+    handle: Callable[[models.Model], tuple[int, int]],
+    *,
+    limit: int,
+) -> tuple[int, int]:
+    """Call ``handle(row)`` for each row of ``model`` in ``statuses`` whose heartbeat
+    (``updated_at``) is stale, oldest first, at most ``limit``; returns the sums of what it returned
+    (resumed, given up).
+
+    Each row is handled in its own transaction, locked: a row locked already belongs to a live run
+    (an all_or_nothing import holds its row until it commits, so its heartbeat is not visible
+    meanwhile) and is skipped, as is one whose message waits in the outbox (not lost). SQLite takes
+    no row lock, so ``handle`` still compares and sets on the ``updated_at`` it was given.
+    """
+    stale = model.objects.filter(status__in=statuses, updated_at__lt=stalled_before())
+    resumed = given_up = 0
+    for pk in stale.order_by("updated_at").values_list("pk", flat=True)[:limit]:
+        with transaction.atomic():
+            row = stale.select_for_update(skip_locked=True).filter(pk=pk).first()
+            if row is None or waits_in_outbox(job_name, row.pk):
+                continue
+            done, dropped = handle(row)
+            resumed += done
+            given_up += dropped
+    return resumed, given_up

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 
-from django.db import transaction
 from django.utils import timezone
 
 from projects.core import stalls
@@ -21,18 +20,13 @@ logger = logging.getLogger(__name__)
 def exports_resume_stalled(*, limit: int = 100) -> tuple[int, int]:
     """Send again every active snapshot export with no progress for ``JOB_STALL_SECONDS``; fail
     those already started more than ``1 + JOB_MAX_RESUMES`` times. Returns (resumed, given up)."""
-    stale = ExportJob.objects.filter(status__in=ACTIVE_EXPORT_STATUSES, updated_at__lt=stalls.stalled_before())
-    resumed = given_up = 0
-    for job_id in stale.order_by("updated_at").values_list("pk", flat=True)[:limit]:
-        with transaction.atomic():
-            job = stale.select_for_update(skip_locked=True).filter(pk=job_id).first()
-            if job is None or stalls.waits_in_outbox(jobs.export_build_job.name, job.pk):
-                continue
-            if job.status == ExportStatus.RUNNING and not stalls.may_resume(job.attempts):
-                given_up += _give_up(job)
-            else:
-                resumed += _resume(job)
-    return resumed, given_up
+    return stalls.sweep(ExportJob, ACTIVE_EXPORT_STATUSES, jobs.export_build_job.name, _resume_or_give_up, limit=limit)
+
+
+def _resume_or_give_up(job: ExportJob) -> tuple[int, int]:
+    if job.status == ExportStatus.RUNNING and not stalls.may_resume(job.attempts):
+        return 0, int(_give_up(job))
+    return int(_resume(job)), 0
 
 
 def _unchanged(job: ExportJob):

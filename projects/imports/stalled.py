@@ -26,20 +26,13 @@ ACTIVE = (ImportStatus.QUEUED, ImportStatus.RUNNING)
 def imports_resume_stalled(*, limit: int = 100) -> tuple[int, int]:
     """Send again every active import with no progress for ``JOB_STALL_SECONDS``; fail those
     already started more than ``1 + JOB_MAX_RESUMES`` times. Returns (resumed, given up)."""
-    stale = ImportJob.objects.filter(status__in=ACTIVE, updated_at__lt=stalls.stalled_before())
-    resumed = given_up = 0
-    for job_id in stale.order_by("updated_at").values_list("pk", flat=True)[:limit]:
-        with transaction.atomic():
-            # A locked row belongs to a live run (an all_or_nothing import holds it until it
-            # commits, so its heartbeat is not visible meanwhile): leave it.
-            job = stale.select_for_update(skip_locked=True).filter(pk=job_id).first()
-            if job is None or stalls.waits_in_outbox(jobs.import_run_job.name, job.pk):
-                continue
-            if job.status == ImportStatus.RUNNING and not stalls.may_resume(job.attempts):
-                given_up += _give_up(job)
-            else:
-                resumed += _resume(job)
-    return resumed, given_up
+    return stalls.sweep(ImportJob, ACTIVE, jobs.import_run_job.name, _resume_or_give_up, limit=limit)
+
+
+def _resume_or_give_up(job: ImportJob) -> tuple[int, int]:
+    if job.status == ImportStatus.RUNNING and not stalls.may_resume(job.attempts):
+        return 0, int(_give_up(job))
+    return int(_resume(job)), 0
 
 
 def _unchanged(job: ImportJob):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from projects.core import stalls
@@ -31,27 +30,23 @@ def prelabel_runs_resume_stalled(*, limit: int = 100) -> tuple[int, int]:
     """Send again the unfinished chunks of every active run with no heartbeat for
     ``JOB_STALL_SECONDS``, giving up the chunks started too often. Returns (runs sent again,
     chunks given up)."""
-    stale = PrelabelRun.objects.filter(status__in=ACTIVE_STATUSES, updated_at__lt=stalls.stalled_before())
-    resumed = given_up = 0
-    for run_id in stale.order_by("updated_at").values_list("pk", flat=True)[:limit]:
-        with transaction.atomic():
-            run = stale.select_for_update(skip_locked=True).filter(pk=run_id).first()
-            if run is None or stalls.waits_in_outbox(jobs.prelabel_run_plan_job.name, run.pk):
-                continue
-            # Compare-and-set on the heartbeat seen (SQLite takes no row lock above); the new
-            # value also spaces the next resume of this run by JOB_STALL_SECONDS.
-            seen = PrelabelRun.objects.filter(pk=run.pk, status=run.status, updated_at=run.updated_at)
-            if not seen.update(updated_at=timezone.now()):
-                continue
-            dead = _give_up_chunks(run)
-            given_up += len(dead)
-            data = {"from": run.status, "chunks_given_up": [chunk.index for chunk in dead]}
-            audit_log(actor=None, action="prelabel.resume", project=run.project, target=run, data=data)
-            if PrelabelRun.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES).exists():
-                logger.warning("pre-label run %s: no progress since %s (%s); sent again", run.pk, run.updated_at, data)
-                services.prelabel_enqueue(jobs.prelabel_run_plan_job, run.pk)
-                resumed += 1
-    return resumed, given_up
+    return stalls.sweep(PrelabelRun, ACTIVE_STATUSES, jobs.prelabel_run_plan_job.name, _resume, limit=limit)
+
+
+def _resume(run: PrelabelRun) -> tuple[int, int]:
+    # Compare-and-set on the heartbeat seen (SQLite takes no row lock); the new value also spaces
+    # the next resume of this run by JOB_STALL_SECONDS.
+    seen = PrelabelRun.objects.filter(pk=run.pk, status=run.status, updated_at=run.updated_at)
+    if not seen.update(updated_at=timezone.now()):
+        return 0, 0
+    dead = _give_up_chunks(run)
+    data = {"from": run.status, "chunks_given_up": [chunk.index for chunk in dead]}
+    audit_log(actor=None, action="prelabel.resume", project=run.project, target=run, data=data)
+    if not PrelabelRun.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES).exists():
+        return 0, len(dead)
+    logger.warning("pre-label run %s: no progress since %s (%s); sent again", run.pk, run.updated_at, data)
+    services.prelabel_enqueue(jobs.prelabel_run_plan_job, run.pk)
+    return 1, len(dead)
 
 
 def _give_up_chunks(run: PrelabelRun) -> list:
