@@ -528,16 +528,7 @@ class _ParseThread:
         self._thread.join()
 
 
-def _parsed_batches(
-    job: ImportJob,
-    path: str,
-    options: ImportOptions,
-    schema,
-    *,
-    resume_at: int,
-    on_wait: Callable[[], bool] | None = None,
-) -> _ParseThread:
-    return _ParseThread(job, path, options, schema, resume_at=resume_at, on_wait=on_wait)
+_parsed_batches = _ParseThread  # the name callers and tests use
 
 
 def _parse_batches(job: ImportJob, path: str, options: ImportOptions, schema, *, resume_at: int):
