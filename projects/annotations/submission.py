@@ -92,45 +92,6 @@ _UPDATE_TASK = "UPDATE assignment_task SET leased_count = leased_count + %(lease
 _COUNTS = ", submitted_count = %(count)s, is_complete = %(complete)s"
 
 
-class _Statement:
-    """A PostgreSQL statement of the submit path, sent as SQL.
-
-    Not ``PREPARE``d by name: psycopg answers any ``ROLLBACK`` on a connection where it has
-    prepared statements of its own (``annotator.db.hot_cursor``: the token lookup and the queue)
-    with ``DEALLOCATE ALL``, which dropped named statements behind this module's back, and the
-    next submission on that connection failed with "prepared statement does not exist".
-    """
-
-    def __init__(self, name: str, sql: str, params: tuple[tuple[str, str], ...]) -> None:
-        self.name = f"annotator_submit_{name}"
-        self.sql = sql
-        self.params = params
-
-
-_READ_PARAMS = (
-    ("task", "bigint"),
-    ("user", "bigint"),
-    ("superuser", "boolean"),
-    ("prediction", "bigint"),
-    ("now", "timestamptz"),
-)
-_WRITE_PARAMS = (
-    ("project", "bigint"),
-    ("task", "bigint"),
-    ("user", "bigint"),
-    ("result", "jsonb"),
-    ("state", "text"),
-    ("lead", "double precision"),
-    ("max_lead", "double precision"),
-    ("prediction", "bigint"),
-    ("guideline", "integer"),
-    ("now", "timestamptz"),
-    ("leased_delta", "integer"),
-    ("count", "integer"),
-    ("complete", "boolean"),
-)
-
-
 def _pg_write(assignment: bool, counts: bool | None) -> str:
     parts = [f"annotation AS ({_UPSERT_ANNOTATION.format(result='%(result)s::jsonb')}{_RETURNING})"]
     if assignment:
@@ -140,31 +101,23 @@ def _pg_write(assignment: bool, counts: bool | None) -> str:
     return "WITH " + ",\n".join(parts) + "\nSELECT * FROM annotation"
 
 
+# The PostgreSQL statements are sent as SQL, not ``PREPARE``d by name: psycopg answers any
+# ``ROLLBACK`` on a connection where it has prepared statements of its own
+# (``annotator.db.hot_cursor``: the token lookup and the queue) with ``DEALLOCATE ALL``, which
+# dropped named statements behind this module's back, and the next submission on that connection
+# failed with "prepared statement does not exist".
 # The lock checks who may work on the task; the read after it needs no second check.
 _PG_LOCK = {
-    visible: _Statement(
-        "lock_visible" if visible else "lock",
-        _LOCK.format(member=_MEMBER if visible else "", visible=_VISIBLE if visible else "true"),
-        _READ_PARAMS,
-    )
+    visible: _LOCK.format(member=_MEMBER if visible else "", visible=_VISIBLE if visible else "true")
     for visible in (True, False)
 }
-_PG_READ = _Statement("read", _READ.format(member="", visible="true"), _READ_PARAMS)
+_PG_READ = _READ.format(member="", visible="true")
 _SQLITE_READ = {
     visible: _READ.format(member=_MEMBER if visible else "", visible=_VISIBLE if visible else "1")
     for visible in (True, False)
 }
 # (write the assignment, task update: None = none, False = leased_count only, True = with the counts)
-_PG_WRITE = {
-    (a, c): _Statement(f"write_{int(a)}_{c}".lower(), _pg_write(a, c), _WRITE_PARAMS)
-    for a in (True, False)
-    for c in (None, False, True)
-}
-
-
-def _pg_execute(cursor, statements: list[_Statement], params: dict) -> None:
-    """Run the statements in one round trip: each gets its own snapshot (READ COMMITTED)."""
-    cursor.execute(";\n".join(statement.sql for statement in statements), params)
+_PG_WRITE = {(a, c): _pg_write(a, c) for a in (True, False) for c in (None, False, True)}
 
 
 MAX_ID = 2**63 - 1  # ids are bigint; a larger number names no row (and SQLite cannot bind it)
@@ -221,7 +174,8 @@ def lock_and_read(*, task_id: int, user, prediction_id: int | None, now: datetim
     }
     with connection.cursor() as cursor:
         if settings.IS_POSTGRES:
-            _pg_execute(cursor, [_PG_LOCK[visible_only], _PG_READ], params)
+            # One round trip; each statement gets its own snapshot (READ COMMITTED).
+            cursor.execute(f"{_PG_LOCK[visible_only]};\n{_PG_READ}", params)
             locked = cursor.fetchone()
             cursor.nextset()
             row = cursor.fetchone()
@@ -293,7 +247,7 @@ def write(
     touch_task = None if not leased_delta and count is None else count is not None
     with connection.cursor() as cursor:
         if settings.IS_POSTGRES:
-            _pg_execute(cursor, [_PG_WRITE[(write_assignment, touch_task)]], params)
+            cursor.execute(_PG_WRITE[(write_assignment, touch_task)], params)
             row = cursor.fetchone()
         else:
             row = _sqlite_write(cursor, params, write_assignment, touch_task)
