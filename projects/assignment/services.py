@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -30,13 +30,6 @@ from projects.core.services import audit_log
 
 CANDIDATE_BATCH = 20
 EXPIRE_BATCH = 500
-
-
-def holding_q(now, prefix: str = "") -> Q:
-    """Assignments that hold a slot at ``now``: submitted, or leased and not yet expired."""
-    return Q(**{f"{prefix}status": AssignmentStatus.SUBMITTED}) | Q(
-        **{f"{prefix}status": AssignmentStatus.LEASED, f"{prefix}expires_at__gt": now}
-    )
 
 
 def _set_status(*, task: Task, user, status: str, **extra) -> tuple[Assignment, str | None]:
