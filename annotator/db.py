@@ -44,14 +44,26 @@ def preparing() -> bool:
     return settings.IS_POSTGRES and settings.DB_PREPARED_STATEMENTS
 
 
+@functools.cache
+def _pipeline_supported() -> bool:
+    import psycopg
+
+    return psycopg.Pipeline.is_supported()  # libpq 14 or later
+
+
+def pipelining() -> bool:
+    """True when ``pipeline()`` may be used: ``preparing()``, and psycopg's libpq has pipeline mode."""
+    return preparing() and _pipeline_supported()
+
+
 @contextlib.contextmanager
 def pipeline():
     """Send the statements executed on hot cursors inside this block together, in one round trip
     (psycopg's pipeline mode). The server still runs them one after the other, each a statement
     of its own (with its own snapshot, under READ COMMITTED). Fetch their rows after the block,
     one cursor per statement; a statement's error is raised at the end of the block, translated
-    as Django translates its own. Only when ``preparing()``: a server-binding cursor's statements
-    are one each, where the plain cursor sends several statements as one string instead."""
+    as Django translates its own. Only when ``pipelining()``; otherwise send the statements as one
+    string on a plain cursor (a server-binding cursor takes one statement at a time)."""
     db = connections[DEFAULT_DB_ALIAS]
     with db.wrap_database_errors, db.connection.pipeline():
         yield

@@ -12,7 +12,7 @@ began, so a user's second, concurrent submit of the same task would read their a
 before the first one committed. The three writes are one statement (data-modifying CTEs).
 The statements run on ``annotator.db.hot_cursor``: prepared once per connection, their values
 bound on the server (the lock and the read go in one pipeline); with prepared statements turned
-off, the lock and the read are sent as one string of two statements.
+off (or a libpq without pipeline mode), the lock and the read are sent as one string of two statements.
 
 SQLite: transactions are IMMEDIATE, so the transaction already holds the write lock when it
 reads; the read is one statement and the writes are three (SQLite has no data-modifying CTEs).
@@ -177,7 +177,7 @@ def lock_and_read(*, task_id: int, user, prediction_id: int | None, now: datetim
         "prediction": prediction_id if prediction_id is not None and 0 < prediction_id <= MAX_ID else None,
         "now": connection.ops.adapt_datetimefield_value(now),
     }
-    if db.preparing():
+    if db.pipelining():
         # One round trip; each statement gets its own snapshot (READ COMMITTED).
         with hot_cursor() as lock, hot_cursor() as cursor:
             with db.pipeline():

@@ -431,3 +431,20 @@ def test_without_prepared_statements_the_sql_is_sent_as_is(leased, monkeypatch, 
     assert response.json()["result"]["entities"][0]["text"] == "Elena Marchetti"
     assert counters(task) == (1, 0, True)
     assert not [q["sql"] for q in queries.captured_queries if "PREPARE" in q["sql"] or "EXECUTE" in q["sql"]]
+
+
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="psycopg's pipeline mode is PostgreSQL's")
+def test_without_pipeline_mode_the_lock_and_the_read_go_as_one_string(leased, monkeypatch):
+    """A libpq older than 14 has no pipeline mode: the two statements are sent as one string."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotator import db
+
+    monkeypatch.setattr(db, "_pipeline_supported", lambda: False)
+    task, client = leased
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(url(task), {"result": {"topic": "business", "entities": SPANS}}, format="json")
+    assert response.status_code == 201 and response.json()["result"]["entities"][0]["text"] == "Elena Marchetti"
+    assert any("FOR UPDATE OF t;" in q["sql"] and "t.submitted_count" in q["sql"] for q in queries.captured_queries)
+    assert counters(task) == (1, 0, True)
