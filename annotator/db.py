@@ -17,6 +17,7 @@ Other databases get the plain cursor.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 from django.conf import settings
@@ -38,10 +39,40 @@ def _classes() -> tuple[type, type]:
     return ServerBindingCursor, LoggedCursor
 
 
+def preparing() -> bool:
+    """True when ``hot_cursor()`` binds on the server and prepares (PostgreSQL, not turned off)."""
+    return settings.IS_POSTGRES and settings.DB_PREPARED_STATEMENTS
+
+
+@functools.cache
+def _pipeline_supported() -> bool:
+    import psycopg
+
+    return psycopg.Pipeline.is_supported()  # libpq 14 or later
+
+
+def pipelining() -> bool:
+    """True when ``pipeline()`` may be used: ``preparing()``, and psycopg's libpq has pipeline mode."""
+    return preparing() and _pipeline_supported()
+
+
+@contextlib.contextmanager
+def pipeline():
+    """Send the statements executed on hot cursors inside this block together, in one round trip
+    (psycopg's pipeline mode). The server still runs them one after the other, each a statement
+    of its own (with its own snapshot, under READ COMMITTED). Fetch their rows after the block,
+    one cursor per statement; a statement's error is raised at the end of the block, translated
+    as Django translates its own. Only when ``pipelining()``; otherwise send the statements as one
+    string on a plain cursor (a server-binding cursor takes one statement at a time)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.wrap_database_errors, db.connection.pipeline():
+        yield
+
+
 def hot_cursor():
     """A cursor (use it in ``with``) whose statements are prepared on PostgreSQL; see the module."""
     db = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the per-thread proxy
-    if not (settings.IS_POSTGRES and settings.DB_PREPARED_STATEMENTS):
+    if not preparing():
         return db.cursor()
     server_binding, logged = _classes()
     # As Django's own cursor() does: with DB_CONN_HEALTH_CHECKS, a kept connection broken by a

@@ -223,8 +223,9 @@ REDIS_URL = env_str("REDIS_URL", "")
 
 # --- Cache (login failure counters) --------------------------------------------------------------
 # Redis when configured, so every gunicorn worker sees the same counters; else per-process memory.
+# annotator.cache: Django's Redis cache reusing its Redis client (Django builds one per call).
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    "default": {"BACKEND": "annotator.cache.RedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
 }

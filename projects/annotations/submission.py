@@ -10,6 +10,9 @@ The read must be a statement of its own, started once the lock is held: a statem
 for a row lock sees the locked row as it is now but every other row as it was when the statement
 began, so a user's second, concurrent submit of the same task would read their assignment from
 before the first one committed. The three writes are one statement (data-modifying CTEs).
+The statements run on ``annotator.db.hot_cursor``: prepared once per connection, their values
+bound on the server (the lock and the read go in one pipeline); with prepared statements turned
+off (or a libpq without pipeline mode), the lock and the read are sent as one string of two statements.
 
 SQLite: transactions are IMMEDIATE, so the transaction already holds the write lock when it
 reads; the read is one statement and the writes are three (SQLite has no data-modifying CTEs).
@@ -25,6 +28,9 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+
+from annotator import db
+from annotator.db import hot_cursor
 
 # Who may work on a task (``projects.assignment.api.task_for_user``'s rule): a member with the
 # reviewer role or above, or a member who holds or held it (an assignment or an annotation);
@@ -101,11 +107,10 @@ def _pg_write(assignment: bool, counts: bool | None) -> str:
     return "WITH " + ",\n".join(parts) + "\nSELECT * FROM annotation"
 
 
-# The PostgreSQL statements are sent as SQL, not ``PREPARE``d by name: psycopg answers any
-# ``ROLLBACK`` on a connection where it has prepared statements of its own
-# (``annotator.db.hot_cursor``: the token lookup and the queue) with ``DEALLOCATE ALL``, which
-# dropped named statements behind this module's back, and the next submission on that connection
-# failed with "prepared statement does not exist".
+# The PostgreSQL statements are psycopg's to prepare (``hot_cursor``), never ``PREPARE``d by name
+# here: psycopg answers any ``ROLLBACK`` on a connection where it has prepared statements with
+# ``DEALLOCATE ALL``, which would drop named statements behind this module's back; its own it
+# forgets and prepares again. Their text depends only on the dict keys below, not on the values.
 # The lock checks who may work on the task; the read after it needs no second check.
 _PG_LOCK = {
     visible: _LOCK.format(member=_MEMBER if visible else "", visible=_VISIBLE if visible else "true")
@@ -172,16 +177,25 @@ def lock_and_read(*, task_id: int, user, prediction_id: int | None, now: datetim
         "prediction": prediction_id if prediction_id is not None and 0 < prediction_id <= MAX_ID else None,
         "now": connection.ops.adapt_datetimefield_value(now),
     }
-    with connection.cursor() as cursor:
-        if settings.IS_POSTGRES:
-            # One round trip; each statement gets its own snapshot (READ COMMITTED).
+    if db.pipelining():
+        # One round trip; each statement gets its own snapshot (READ COMMITTED).
+        with hot_cursor() as lock, hot_cursor() as cursor:
+            with db.pipeline():
+                lock.execute(_PG_LOCK[visible_only], params)
+                cursor.execute(_PG_READ, params)
+            if lock.fetchone() is None:
+                return None
+            row = cursor.fetchone()
+    elif settings.IS_POSTGRES:
+        with connection.cursor() as cursor:
             cursor.execute(f"{_PG_LOCK[visible_only]};\n{_PG_READ}", params)
             locked = cursor.fetchone()
             cursor.nextset()
             row = cursor.fetchone()
             if locked is None:
                 return None
-        else:
+    else:
+        with connection.cursor() as cursor:
             cursor.execute(_SQLITE_READ[visible_only], params)
             row = cursor.fetchone()
     if row is None:
@@ -245,11 +259,12 @@ def write(
         "complete": complete,
     }
     touch_task = None if not leased_delta and count is None else count is not None
-    with connection.cursor() as cursor:
-        if settings.IS_POSTGRES:
+    if settings.IS_POSTGRES:
+        with hot_cursor() as cursor:
             cursor.execute(_PG_WRITE[(write_assignment, touch_task)], params)
             row = cursor.fetchone()
-        else:
+    else:
+        with connection.cursor() as cursor:
             row = _sqlite_write(cursor, params, write_assignment, touch_task)
     if row is None:
         return None

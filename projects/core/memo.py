@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -28,17 +28,26 @@ def _key(name: str, project_id: int) -> str:
 
 
 @contextmanager
-def scope() -> Iterator[None]:
+def scope(project_id: int | None = None, prefetch: Iterable[str] = ()) -> Iterator[None]:
     """Inside this block each memo is fetched from the cache at most once (the event listeners of
-    one commit share what they read)."""
+    one commit share what they read). The ``prefetch`` memos of ``project_id`` are fetched at the
+    start, together (one cache round trip); those missing are computed when first asked for."""
     outer = getattr(_scope, "values", None)
     if outer is None:
-        _scope.values = {}
+        _scope.values = _fetch(project_id, prefetch) if project_id is not None and prefetch else {}
     try:
         yield
     finally:
         if outer is None:
             _scope.values = None
+
+
+def _fetch(project_id: int, names: Iterable[str]) -> dict[str, object]:
+    try:
+        return cache.get_many([_key(name, project_id) for name in names])
+    except Exception:
+        logger.warning("memo cache unreachable; nothing prefetched for project %s", project_id)
+        return {}
 
 
 def project_memo(name: str, project_id: int, compute: Callable[[], T]) -> T:

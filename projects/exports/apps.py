@@ -16,9 +16,10 @@ class ExportsConfig(AppConfig):
     def ready(self) -> None:
         from projects.core import events
         from projects.exports.models import Webhook
+        from projects.exports.selectors import WEBHOOK_MEMO
         from projects.exports.webhooks import webhook_dispatch
 
-        events.subscribe(webhook_dispatch)
+        events.subscribe(webhook_dispatch, memos=(WEBHOOK_MEMO,))
         # Every domain event reads the project's webhooks from a memo; a change drops it.
         post_save.connect(_forget_webhooks, sender=Webhook, dispatch_uid="exports-forget-webhooks")
         post_delete.connect(_forget_webhooks, sender=Webhook, dispatch_uid="exports-forget-webhooks-delete")

@@ -17,9 +17,9 @@ class PrelabelConfig(AppConfig):
     def ready(self) -> None:
         from projects.core import events
         from projects.prelabel.models import Labeler
-        from projects.prelabel.training import retrain_on_submissions
+        from projects.prelabel.training import RETRAIN_MEMO, retrain_on_submissions
 
-        events.subscribe(retrain_on_submissions)
+        events.subscribe(retrain_on_submissions, memos=(RETRAIN_MEMO,))
         # Every submission reads which labelers retrain from a memo; a change drops it.
         post_save.connect(_forget_retrain, sender=Labeler, dispatch_uid="prelabel-forget-retrain")
         post_delete.connect(_forget_retrain, sender=Labeler, dispatch_uid="prelabel-forget-retrain-delete")

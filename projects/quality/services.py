@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from annotator.db import hot_cursor
 from projects.annotations.models import Annotation, AnnotationStatus
 from projects.assignment.models import Task
 from projects.core.exceptions import ValidationFailed
@@ -73,7 +74,8 @@ def quality_settings_update(*, project: Project, actor, **changes: Any) -> Quali
     return row
 
 
-# The states quality_mark_dirty acts on, compared in SQL: the handler runs after every submission.
+# The states quality_mark_dirty acts on, compared in SQL: the handler runs after every submission,
+# so the statement is prepared once per connection (``annotator.db.hot_cursor``).
 _DIRTY_STATE_SQL = """SELECT dirty_at IS NOT NULL AND (computed_at IS NULL OR dirty_at >= computed_at)
         AND (running_since IS NULL OR dirty_at > running_since),
     scheduled_at IS NULL OR scheduled_at < %s
@@ -91,7 +93,7 @@ def quality_mark_dirty(*, project_id: int, delay_seconds: float) -> bool:
     now = timezone.now()
     # One scheduled recompute at a time; a schedule older than a few delays was lost.
     stale = now - timedelta(seconds=max(3 * delay_seconds, 60))
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(_DIRTY_STATE_SQL, [connection.ops.adapt_datetimefield_value(stale), project_id])
         row = cursor.fetchone()
     if row is None:

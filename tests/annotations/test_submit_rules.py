@@ -338,6 +338,85 @@ def test_a_rollback_between_submissions_on_one_connection_breaks_nothing(leased,
     assert client.post(url(task), {"result": {"topic": "politics"}}, format="json").status_code == 200
 
 
+# The submit's statements as PostgreSQL lists them once prepared: the lock, the read, the write.
+_SUBMIT_STATEMENTS = {
+    "lock": "SELECT t.id FROM assignment_task t",
+    "read": "SELECT t.project_id, t.submitted_count",
+    "write": "WITH annotation AS (INSERT INTO annotations_annotation",
+}
+
+
+def prepared_submit_statements() -> set[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        texts = [row[0].lstrip() for row in cursor.fetchall()]
+    return {name for name, start in _SUBMIT_STATEMENTS.items() if any(t.startswith(start) for t in texts)}
+
+
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="psycopg's prepared statements are PostgreSQL's")
+def test_the_submit_statements_are_prepared_and_a_rollback_after_that_breaks_nothing(leased, project, annotator):
+    """From its third run on one connection each submit statement is prepared. A failed submission
+    rolls back (here its atomic block, a ROLLBACK TO SAVEPOINT inside the test's transaction), and
+    psycopg answers with DEALLOCATE ALL; the next submissions still work and prepare them again."""
+    task, client = leased
+    body = {"result": {"topic": "business", "entities": SPANS}, "lead_time": 1.5}
+    assert client.post(url(task), body, format="json").status_code == 201
+    for _ in range(3):  # the same lock, read and (resubmission) write each time
+        assert client.post(url(task), body, format="json").status_code == 200
+    assert prepared_submit_statements() == {"lock", "read", "write"}
+    refused = client.post(url(task), {"result": {"topic": "no such topic"}}, format="json")
+    assert refused.status_code == 400  # refused after the lock and the read ran
+    assert prepared_submit_statements() == set()
+    for topic in ("politics", "technology", "politics", "technology"):
+        response = client.post(url(task), {"result": {"topic": topic}, "lead_time": 1}, format="json")
+        assert response.status_code == 200 and response.json()["result"] == {"topic": topic}
+    assert prepared_submit_statements() == {"lock", "read", "write"}
+    annotation = Annotation.objects.get()
+    assert annotation.result == {"topic": "technology"} and annotation.lead_time == 10.0
+    assert counters(task) == (1, 0, True)
+    assert Assignment.objects.get(task=task, user=annotator).status == AssignmentStatus.SUBMITTED
+
+
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="psycopg's prepared statements are PostgreSQL's")
+def test_prepared_submits_bind_json_text_and_times_as_the_plain_ones(project, annotator, client_for):
+    """Values bound on the server: the result (JSON with quotes, backslashes, non-ASCII text and a
+    percent sign), the lead time and the timestamps are stored as sent, prepared or not."""
+    client = client_for(annotator)
+    text = 'Zoë "Ā" \\ 100% 東京'
+    for i in range(4):  # first submissions: the first two unprepared, the next two prepared
+        task = factories.TaskFactory(article__project=project, article__text=f"{text} {i}")
+        assert client.post(f"/api/v1/projects/{project.pk}/next-task/").json()["id"] == task.pk
+        before = timezone.now()
+        entities = [{"start": 0, "end": len(text), "label": "PERSON"}]
+        response = client.post(
+            url(task), {"result": {"topic": "business", "entities": entities}, "lead_time": 0.25}, format="json"
+        )
+        assert response.status_code == 201
+        annotation = Annotation.objects.get(task=task)
+        assert annotation.result["entities"][0]["text"] == text == response.json()["result"]["entities"][0]["text"]
+        assert annotation.lead_time == 0.25
+        assert before <= annotation.created_at == annotation.submitted_at <= timezone.now()
+        assert Assignment.objects.get(task=task, user=annotator).expires_at is None
+    assert prepared_submit_statements() >= {"lock", "read"}
+
+
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="prepared statements are PostgreSQL's")
+def test_with_prepared_statements_turned_off_the_submit_prepares_nothing(leased, settings):
+    settings.DB_PREPARED_STATEMENTS = False
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # psycopg sees it and forgets its own list too
+    task, client = leased
+    assert client.post(url(task), {"result": {"topic": "business"}}, format="json").status_code == 201
+    for _ in range(3):
+        assert client.post(url(task), {"result": {"topic": "politics"}}, format="json").status_code == 200
+    assert prepared_submit_statements() == set()
+    assert Annotation.objects.get().result == {"topic": "politics"}
+
+
 @pytest.mark.skipif(not settings.IS_POSTGRES, reason="prepared statements are PostgreSQL's")
 @pytest.mark.parametrize(("option", "value"), [("DISABLE_SERVER_SIDE_CURSORS", True), ("CONN_MAX_AGE", 0)])
 def test_without_prepared_statements_the_sql_is_sent_as_is(leased, monkeypatch, option, value):
@@ -352,3 +431,20 @@ def test_without_prepared_statements_the_sql_is_sent_as_is(leased, monkeypatch, 
     assert response.json()["result"]["entities"][0]["text"] == "Elena Marchetti"
     assert counters(task) == (1, 0, True)
     assert not [q["sql"] for q in queries.captured_queries if "PREPARE" in q["sql"] or "EXECUTE" in q["sql"]]
+
+
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="psycopg's pipeline mode is PostgreSQL's")
+def test_without_pipeline_mode_the_lock_and_the_read_go_as_one_string(leased, monkeypatch):
+    """A libpq older than 14 has no pipeline mode: the two statements are sent as one string."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotator import db
+
+    monkeypatch.setattr(db, "_pipeline_supported", lambda: False)
+    task, client = leased
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(url(task), {"result": {"topic": "business", "entities": SPANS}}, format="json")
+    assert response.status_code == 201 and response.json()["result"]["entities"][0]["text"] == "Elena Marchetti"
+    assert any("FOR UPDATE OF t;" in q["sql"] and "t.submitted_count" in q["sql"] for q in queries.captured_queries)
+    assert counters(task) == (1, 0, True)

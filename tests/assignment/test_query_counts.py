@@ -40,11 +40,11 @@ NEXT_TASK_PG = 5
 # SQLite: candidates, conditional claim, the task, lease upsert and counter are five statements,
 # and the predictions and the user's draft are read after the claim.
 NEXT_TASK_SQLITE = 11
-# Token, savepoint, the task lock with the read of everything the rules need (access, schema,
-# text, assignment, annotation: two statements in one round trip), one statement writing the
-# annotation, the assignment and the counters, release. SQLite (transactions take the write lock
-# at once) reads in one statement and writes in three.
-SUBMIT_PG = 5
+# Token, savepoint, the task lock and the read of everything the rules need (access, schema,
+# text, assignment, annotation: two statements in one round trip, a pipeline of prepared
+# statements), one statement writing the annotation, the assignment and the counters, release.
+# SQLite (transactions take the write lock at once) reads in one statement and writes in three.
+SUBMIT_PG = 6
 SUBMIT_SQLITE = 7
 # After commit, the domain-event handlers: the quality handler's one read (webhooks and
 # retraining come from the memo).
