@@ -1,4 +1,4 @@
-"""Small helpers shared by scenarios: timing, medians, percentiles, peak memory, a gunicorn server."""
+"""Small helpers shared by scenarios: timing, medians, percentiles, peak memory, CPU of processes, a gunicorn server."""
 
 from __future__ import annotations
 
@@ -46,12 +46,51 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def stat_fields(pid: int | str) -> list[str] | None:
+    """``/proc/<pid>/stat`` after the command name (``None`` once the process is gone).
+
+    fields[0] is the state (field 3 of proc(5)), [1] the parent, [2] the process group, [11] and [12]
+    utime and stime in clock ticks, summed over all the process's threads."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_cpu_s(pid: int | str) -> float | None:
+    """User + system CPU seconds of a process (all its threads) so far; ``None`` if it is not visible."""
+    fields = stat_fields(pid)
+    return None if fields is None else (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds so far of the live processes of a process group (gunicorn's master and workers)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := stat_fields(entry.name)) and int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all cores of this machine have spent busy since boot (``/proc/stat``: all but idle, iowait)."""
+    with open("/proc/stat") as fh:
+        ticks = [int(x) for x in fh.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user.
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / CLK_TCK
+
+
 class Gunicorn:
     """``gunicorn annotator.wsgi`` on a loopback port, in a process group of its own.
 
     ``start()`` returns once a worker answers ``/healthz`` (any status: a 503 still means the app
     is up); ``stop()`` sends SIGTERM, ``kill()`` SIGKILL to the master and its workers. The same
-    port can be started again after a stop or kill. Used by the bench scenarios and fault tests.
+    port can be started again after a stop or kill. ``worker_class`` is gunicorn's ``-k`` (``sync``
+    ignores ``threads`` and closes the connection after each response). Used by the bench scenarios
+    and fault tests; ``group_cpu_s(server.proc.pid)`` is the CPU its processes have used.
     """
 
     def __init__(
@@ -59,6 +98,7 @@ class Gunicorn:
         *,
         workers: int = 1,
         threads: int = 1,
+        worker_class: str = "gthread",
         env: dict | None = None,
         port: int | None = None,
         timeout: int = 600,
@@ -66,6 +106,7 @@ class Gunicorn:
     ) -> None:
         self.port = port or free_port()
         self.workers, self.threads, self.timeout = workers, threads, timeout
+        self.worker_class = worker_class
         self.env = {
             **os.environ,
             "ALLOWED_HOSTS": "127.0.0.1",
@@ -79,8 +120,8 @@ class Gunicorn:
     def start(self, *, wait: float = 60) -> Gunicorn:
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         args = [gunicorn, "annotator.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers)]
-        args += ["--threads", str(self.threads), "-k", "gthread", "--keep-alive", "30", "--log-level", "warning"]
-        args += ["--timeout", str(self.timeout)]
+        args += ["--threads", str(self.threads), "-k", self.worker_class, "--keep-alive", "30"]
+        args += ["--log-level", "warning", "--timeout", str(self.timeout)]
         out = self.log.open("ab") if self.log else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

@@ -9,13 +9,10 @@ annotators would be a duplicate. Figures are medians over ``--repeat`` runs.
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
-import threading
-import time
 from pathlib import Path
 
+from bench.load import cost_figures, run_load
 from bench.util import Gunicorn, median, percentile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,68 +96,49 @@ def prepare(n_tasks: int, n_users: int, overlap: int = 1) -> tuple[int, list[str
 
 
 class Server(Gunicorn):
-    """gunicorn (gthread) serving annotator.wsgi on a loopback port, for the duration of a ``with``."""
+    """gunicorn serving annotator.wsgi on a loopback port, for the duration of a ``with``."""
 
-    def __init__(self, workers: int, threads: int) -> None:
-        super().__init__(workers=workers, threads=threads, env={"DB_CONN_MAX_AGE": "600"})
-
-
-def annotator_loop(port: int, key: str, project_id: int, until: float, out: dict, result: dict) -> None:
-    """Next task (timed), then submit it; until the deadline or the queue is empty."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"Authorization": f"Token {key}", "Content-Type": "application/json"}
-    body = json.dumps(result)
-    next_ms, submit_ms, tasks, errors, first_error = [], [], [], 0, ""
-    while time.perf_counter() < until:
-        t0 = time.perf_counter()
-        conn.request("POST", f"/api/v1/projects/{project_id}/next-task/", body="", headers=headers)
-        response = conn.getresponse()
-        data = response.read()
-        next_ms.append((time.perf_counter() - t0) * 1000)
-        if response.status == 404:
-            break
-        if response.status != 200:
-            errors += 1
-            first_error = first_error or f"next-task {response.status}: {data[:200]!r}"
-            continue
-        task_id = json.loads(data)["id"]
-        tasks.append(task_id)
-        t1 = time.perf_counter()
-        conn.request("POST", f"/api/v1/tasks/{task_id}/annotations/", body=body, headers=headers)
-        response = conn.getresponse()
-        data = response.read()
-        submit_ms.append((time.perf_counter() - t1) * 1000)
-        if response.status != 201:
-            errors += 1
-            first_error = first_error or f"submit {response.status}: {data[:200]!r}"
-    out.update(next_ms=next_ms, submit_ms=submit_ms, tasks=tasks, errors=errors, first_error=first_error)
+    def __init__(self, workers: int, threads: int, worker_class: str = "gthread") -> None:
+        super().__init__(workers=workers, threads=threads, worker_class=worker_class, env={"DB_CONN_MAX_AGE": "600"})
 
 
-def run_load(*, port: int, keys: list[str], project_id: int, seconds: float, result: dict) -> dict:
-    outs = [{} for _ in keys]
-    until = time.perf_counter() + seconds
-    threads = [
-        threading.Thread(target=annotator_loop, args=(port, key, project_id, until, out, result))
-        for key, out in zip(keys, outs, strict=True)
-    ]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
-    next_ms = [x for o in outs for x in o["next_ms"]]
-    submit_ms = [x for o in outs for x in o["submit_ms"]]
-    handed = [t for o in outs for t in o["tasks"]]
+def load_options(options, annotators: tuple[int, ...]) -> dict:
+    """The gunicorn and load options shared by ``next_task`` and ``submit``."""
+    extra = list(getattr(options, "extra", []) or [])
+    sweep = extra[extra.index("--annotators") + 1] if "--annotators" in extra else ",".join(map(str, annotators))
+    worker_class = extra[extra.index("--worker-class") + 1] if "--worker-class" in extra else "gthread"
     return {
-        "wall_s": wall,
-        "next_ms": next_ms,
-        "submit_ms": submit_ms,
-        "handed": handed,
-        "errors": sum(o["errors"] for o in outs),
-        "first_error": next((o["first_error"] for o in outs if o["first_error"]), ""),
-        "duplicates": len(handed) - len(set(handed)),
+        "n": options.n or 100_000,
+        "seconds": option(options, "seconds", 10),
+        "workers": option(options, "workers", 4),
+        "threads": option(options, "threads", 4),
+        "worker_class": worker_class,
+        "annotators": [int(a) for a in sweep.split(",")],
+        "client_threads": option(options, "client-threads", 4),
     }
+
+
+def measured_run(opts: dict, clients: int, result: dict) -> dict:
+    """One run: a reset project, a fresh gunicorn, ``clients`` annotators for ``opts["seconds"]``."""
+    project_id, keys = prepare(opts["n"], clients)
+    with Server(opts["workers"], opts["threads"], opts["worker_class"]) as server:
+        load = run_load(
+            port=server.port,
+            keys=keys,
+            project_id=project_id,
+            seconds=opts["seconds"],
+            result=result,
+            server_pgid=server.proc.pid,
+            client_threads=opts["client_threads"],
+        )
+    load["db_duplicates"] = db_duplicates(project_id)
+    return load
+
+
+def shape(opts: dict) -> str:
+    if opts["worker_class"] == "gthread":
+        return f"{opts['workers']}x{opts['threads']}"
+    return f"{opts['worker_class']} {opts['workers']}"
 
 
 def db_duplicates(project_id: int) -> int:
@@ -182,29 +160,20 @@ SIMPLE_RESULT = {"result": {"topic": "business"}}
 def run(options) -> list[dict]:
     if not django_ready():
         return [{"skipped": "needs DATABASE_URL=postgres://... (the scenario fills that database)"}]
-    n = options.n or 100_000
-    seconds = option(options, "seconds", 10)
-    workers, threads = option(options, "workers", 4), option(options, "threads", 4)
+    opts = load_options(options, (1, 32))
     figures = []
-    for concurrency in (1, 32):
-        runs = []
-        for _ in range(options.repeat):
-            project_id, keys = prepare(n, concurrency)
-            with Server(workers, threads) as server:
-                load = run_load(
-                    port=server.port, keys=keys, project_id=project_id, seconds=seconds, result=SIMPLE_RESULT
-                )
-            load["db_duplicates"] = db_duplicates(project_id)
-            runs.append(load)
+    for concurrency in opts["annotators"]:
+        runs = [measured_run(opts, concurrency, SIMPLE_RESULT) for _ in range(options.repeat)]
         figures.append(
             {
-                "tasks": n,
+                "tasks": opts["n"],
                 "annotators": concurrency,
-                "gunicorn": f"{workers}x{threads}",
+                "gunicorn": shape(opts),
                 "next_p50_ms": round(median([median(r["next_ms"]) for r in runs]), 1),
                 "next_p99_ms": round(median([percentile(r["next_ms"], 99) for r in runs]), 1),
                 "next_per_s": round(median([len(r["next_ms"]) / r["wall_s"] for r in runs])),
                 "calls": int(median([len(r["next_ms"]) for r in runs])),
+                **cost_figures(runs, concurrency),
                 "duplicates": max(r["duplicates"] for r in runs),
                 "db_duplicates": max(r["db_duplicates"] for r in runs),
                 "errors": max(r["errors"] for r in runs),

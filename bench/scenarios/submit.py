@@ -9,7 +9,8 @@ client, summed), and submit latency p50/p99. Medians over ``--repeat`` runs.
 
 from __future__ import annotations
 
-from bench.scenarios.next_task import Server, db_duplicates, django_ready, option, prepare, run_load
+from bench.load import cost_figures
+from bench.scenarios.next_task import django_ready, load_options, measured_run, shape
 from bench.util import median, percentile
 
 # One choice and three spans over the bench article text (checked against it by the server).
@@ -28,23 +29,15 @@ RESULT = {
 def run(options) -> list[dict]:
     if not django_ready():
         return [{"skipped": "needs DATABASE_URL=postgres://... (the scenario fills that database)"}]
-    n = options.n or 100_000
-    seconds = option(options, "seconds", 10)
-    workers, threads = option(options, "workers", 4), option(options, "threads", 4)
+    opts = load_options(options, (4, 32))
     figures = []
-    for clients in (4, 32):
-        runs = []
-        for _ in range(options.repeat):
-            project_id, keys = prepare(n, clients)
-            with Server(workers, threads) as server:
-                load = run_load(port=server.port, keys=keys, project_id=project_id, seconds=seconds, result=RESULT)
-            load["db_duplicates"] = db_duplicates(project_id)
-            runs.append(load)
+    for clients in opts["annotators"]:
+        runs = [measured_run(opts, clients, RESULT) for _ in range(options.repeat)]
         figures.append(
             {
-                "tasks": n,
+                "tasks": opts["n"],
                 "clients": clients,
-                "gunicorn": f"{workers}x{threads}",
+                "gunicorn": shape(opts),
                 "annotations_per_s": round(median([len(r["submit_ms"]) / r["wall_s"] for r in runs]), 1),
                 "submit_only_per_s": round(
                     median([clients * 1000 / median(r["submit_ms"]) for r in runs if r["submit_ms"]]), 1
@@ -53,6 +46,7 @@ def run(options) -> list[dict]:
                 "submit_p99_ms": round(median([percentile(r["submit_ms"], 99) for r in runs]), 1),
                 "next_p50_ms": round(median([median(r["next_ms"]) for r in runs]), 1),
                 "submitted": int(median([len(r["submit_ms"]) for r in runs])),
+                **cost_figures(runs, clients),
                 "errors": max(r["errors"] for r in runs),
                 "db_duplicates": max(r["db_duplicates"] for r in runs),
             }
