@@ -88,8 +88,8 @@ class Gunicorn:
 
     ``start()`` returns once a worker answers ``/healthz`` (any status: a 503 still means the app
     is up); ``stop()`` sends SIGTERM, ``kill()`` SIGKILL to the master and its workers. The same
-    port can be started again after a stop or kill. ``worker_class`` is gunicorn's ``-k`` (``sync``
-    ignores ``threads`` and closes the connection after each response). Used by the bench scenarios
+    port can be started again after a stop or kill. ``worker_class`` is gunicorn's ``-k`` (``threads`` apply to
+    ``gthread`` only; ``sync`` closes the connection after each response). Used by the bench scenarios
     and fault tests; ``group_cpu_s(server.proc.pid)`` is the CPU its processes have used.
     """
 
@@ -120,8 +120,18 @@ class Gunicorn:
     def start(self, *, wait: float = 60) -> Gunicorn:
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         args = [gunicorn, "annotator.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers)]
-        args += ["--threads", str(self.threads), "-k", self.worker_class, "--keep-alive", "30"]
-        args += ["--log-level", "warning", "--timeout", str(self.timeout)]
+        args += [
+            "-k",
+            self.worker_class,
+            "--keep-alive",
+            "30",
+            "--log-level",
+            "warning",
+            "--timeout",
+            str(self.timeout),
+        ]
+        if self.worker_class == "gthread":  # gunicorn turns any other class with --threads > 1 into gthread
+            args += ["--threads", str(self.threads)]
         out = self.log.open("ab") if self.log else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

@@ -2,9 +2,12 @@
 
 Needs ``DATABASE_URL=postgres://...`` (a database this scenario may fill; it keeps one project of
 ``--n`` tasks, default 100,000, and resets it between runs). Starts ``gunicorn annotator.wsgi`` on a
-loopback port (``--workers``/``--threads`` after the scenario name), then every simulated annotator
-loops: ``POST next-task`` (timed) then submits the task, at overlap 1, so a task handed to two
-annotators would be a duplicate. Figures are medians over ``--repeat`` runs.
+loopback port (``--workers``/``--threads``/``--worker-class`` after the scenario name), then every
+simulated annotator loops: ``POST next-task`` (timed) then submits the task, at overlap 1, so a task
+handed to two annotators would be a duplicate. ``--annotators 1,8,16,32`` sets the client counts,
+``--seconds`` the length of a run, ``--client-threads`` how the clients run (``bench/load.py``, which
+also reports the CPU per request by process and the closed-loop bound). Figures are medians over
+``--repeat`` runs.
 """
 
 from __future__ import annotations
@@ -114,7 +117,7 @@ def load_options(options, annotators: tuple[int, ...]) -> dict:
         "threads": option(options, "threads", 4),
         "worker_class": worker_class,
         "annotators": [int(a) for a in sweep.split(",")],
-        "client_threads": option(options, "client-threads", 4),
+        "client_threads": option(options, "client-threads", 0),
     }
 
 
