@@ -112,9 +112,11 @@ class Usage:
 
     def _postgres(self) -> dict[str, dict[int, float]] | None:
         """CPU so far of the bench database's backends and of PostgreSQL's own processes, by pid;
-        ``None`` when they are not visible here (PostgreSQL on another machine)."""
+        ``None`` when they are not visible here (PostgreSQL on another machine, or SQLite)."""
         from django.db import connection
 
+        if connection.vendor != "postgresql":
+            return None
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pid, datname IS NOT NULL FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
