@@ -11,6 +11,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.lean import LeanPostView
 from projects.annotations import review_api, services
 from projects.annotations.models import Annotation, AnnotationStatus, Comment
 from projects.assignment.api import task_for_user
@@ -115,11 +116,12 @@ class DraftInputSerializer(serializers.Serializer):
     lead_time = serializers.FloatField(required=False, min_value=0)
 
 
-class TaskAnnotationsView(APIView):
+class TaskAnnotationsView(LeanPostView):
     """``GET``: the task's submitted annotations you may see. ``POST``: submit yours (an update if
     you already submitted this task)."""
 
     permission_classes = [IsAuthenticated]
+    lean_reads_body = True
 
     @extend_schema(responses=AnnotationSerializer(many=True))
     def get(self, request, task_id: int) -> Response:
@@ -132,14 +134,17 @@ class TaskAnnotationsView(APIView):
     @extend_schema(request=AnnotationInputSerializer, responses={200: AnnotationSerializer, 201: AnnotationSerializer})
     def post(self, request, task_id: int) -> Response:
         check_token_scope(request, self)
-        fields = submit_input(request.data)
+        return Response(*self.lean_post_response(request, request.data, task_id=task_id))
+
+    def lean_post_response(self, request, data, *, task_id: int) -> tuple[dict, int]:
+        fields = submit_input(data)
         if fields is None:
             # A body the fast check does not take: the serializer decides, after the 404 check,
             # as for every other endpoint (a stranger learns nothing from a 400).
             task_for_user(request, task_id)
-            data = AnnotationInputSerializer(data=request.data)
-            data.is_valid(raise_exception=True)
-            fields = data.validated_data
+            serializer = AnnotationInputSerializer(data=data)
+            serializer.is_valid(raise_exception=True)
+            fields = serializer.validated_data
         annotation, created = services.annotation_submit_visible(
             task_id=task_id,
             user=request.user,
@@ -149,9 +154,9 @@ class TaskAnnotationsView(APIView):
             guideline_version=fields.get("guideline_version"),
         )
         fault_point("annotation.submitted")
-        return Response(
+        return (
             annotation_data(annotation, username=request.user.username),
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+            status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
 

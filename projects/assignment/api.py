@@ -10,6 +10,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.lean import LeanPostView
 from projects.assignment import manager_api, services
 from projects.assignment.models import Assignment, AssignmentStatus, Task
 from projects.core.exceptions import NoTaskAvailable, NotFound
@@ -184,7 +185,7 @@ def task_for_user(request, task_id) -> tuple[Task, Membership]:
     return task, membership
 
 
-class NextTaskView(APIView):
+class NextTaskView(LeanPostView):
     """Lease the best open task to the current user (or return the one they already hold)."""
 
     permission_classes = [IsAuthenticated, ProjectRolePermission]
@@ -198,6 +199,9 @@ class NextTaskView(APIView):
         responses={200: TaskWorkSerializer, 404: OpenApiResponse(description="No task left for you (code `no_task`).")},
     )
     def post(self, request, project_pk: int) -> Response:
+        return Response(*self.lean_post_response(request, None, project_pk=project_pk))
+
+    def lean_post_response(self, request, data, *, project_pk: int) -> tuple[dict, int]:
         membership, assignment = services.task_next_in_project(
             project_id=project_pk, user=request.user, role=self.write_role
         )
@@ -207,7 +211,7 @@ class NextTaskView(APIView):
         require_role(request, membership, self.write_role)
         if assignment is None:
             raise NoTaskAvailable("No more tasks for you in this project.")
-        return Response(task_work_data(assignment.task, user=request.user, assignment=assignment))
+        return task_work_data(assignment.task, user=request.user, assignment=assignment), 200
 
 
 class TaskDetailView(APIView):

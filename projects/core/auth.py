@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -71,40 +72,49 @@ def token_with_user(key: str) -> ApiToken | None:
     return token
 
 
+def token_authenticate(request, view) -> tuple[AbstractBaseUser, ApiToken] | None:
+    """``(user, token)`` for a request with ``Authorization: Token <key>`` (or ``Bearer``), None
+    without one; ``AuthenticationFailed``, ``Throttled`` or ``PermissionDenied`` (scope) otherwise.
+
+    ``request`` is DRF's or Django's own (``annotator.lean``); ``view`` declares what the scopes allow.
+    """
+    header = authentication.get_authorization_header(request).split()
+    if not header or header[0].lower() not in (b"token", b"bearer"):
+        return None
+    if len(header) != 2:
+        raise exceptions.AuthenticationFailed("Invalid token header: expected 'Authorization: Token <key>'.")
+    try:
+        key = header[1].decode()
+    except UnicodeError as exc:
+        raise exceptions.AuthenticationFailed("Invalid token header: the key has invalid characters.") from exc
+    if ratelimit.token_blocked(request):
+        raise exceptions.Throttled(
+            wait=ratelimit.retry_after_seconds(), detail="Too many requests with invalid tokens from this address."
+        )
+    token = token_with_user(key)
+    now = timezone.now()
+    if token is None or token.revoked_at is not None:
+        ratelimit.record_failure("token-ip", ratelimit.client_ip(request))
+        raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+    if token.expires_at is not None and token.expires_at <= now:
+        raise exceptions.AuthenticationFailed("This token has expired.")
+    if not token.user.is_active:
+        raise exceptions.AuthenticationFailed("This user is inactive.")
+    # Scopes are enforced here, for every API view, so a view that forgets to check cannot let
+    # a read-only token write (e.g. mint itself a full-scope token).
+    refusal = token_scope_refusal(token, request.method, view)
+    if refusal:
+        raise exceptions.PermissionDenied(refusal)
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user, token
+
+
 class TokenAuthentication(authentication.BaseAuthentication):
     keyword = "Token"
 
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).split()
-        if not header or header[0].lower() not in (b"token", b"bearer"):
-            return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Invalid token header: expected 'Authorization: Token <key>'.")
-        try:
-            key = header[1].decode()
-        except UnicodeError as exc:
-            raise exceptions.AuthenticationFailed("Invalid token header: the key has invalid characters.") from exc
-        if ratelimit.token_blocked(request):
-            raise exceptions.Throttled(
-                wait=ratelimit.retry_after_seconds(), detail="Too many requests with invalid tokens from this address."
-            )
-        token = token_with_user(key)
-        now = timezone.now()
-        if token is None or token.revoked_at is not None:
-            ratelimit.record_failure("token-ip", ratelimit.client_ip(request))
-            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
-        if token.expires_at is not None and token.expires_at <= now:
-            raise exceptions.AuthenticationFailed("This token has expired.")
-        if not token.user.is_active:
-            raise exceptions.AuthenticationFailed("This user is inactive.")
-        # Scopes are enforced here, for every API view, so a view that forgets to check cannot let
-        # a read-only token write (e.g. mint itself a full-scope token).
-        refusal = token_scope_refusal(token, request.method, (request.parser_context or {}).get("view"))
-        if refusal:
-            raise exceptions.PermissionDenied(refusal)
-        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        return token.user, token
+        return token_authenticate(request, (request.parser_context or {}).get("view"))
 
     def authenticate_header(self, request) -> str:
         return self.keyword
