@@ -61,8 +61,8 @@ def _plain(request: HttpRequest) -> bool:
     content_type = meta.get("CONTENT_TYPE", "")
     if content_type != "application/json" and (content_type or _content_length(meta)):
         return False
-    # Tests' force_authenticate() is DRF's own business.
-    return not hasattr(request, "_force_auth_user") and not hasattr(request, "_force_auth_token")
+    # Tests' force_authenticate() is DRF's own business (its test client sets both, to None when unused).
+    return getattr(request, "_force_auth_user", None) is None and getattr(request, "_force_auth_token", None) is None
 
 
 class _Body:
