@@ -1,20 +1,20 @@
 """API token authentication: ``Authorization: Token <key>``, keys stored only as SHA-256.
 
 Every API request pays for this, so the token and its user are read with one hand-written
-statement (no ORM query building; prepared once per connection, ``annotator.db``) and built with
-``Model.from_db``. Nothing is cached between
+statement (no ORM query building; prepared once per connection, ``annotator.db``) that also
+compares the token's dates, and built with ``Model.from_db``. Nothing is cached between
 requests: a revoked or expired token, or a deactivated user, is refused on the very next request.
 """
 
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
@@ -28,48 +28,58 @@ from projects.core.permissions import token_scope_refusal
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-# What a request needs of the token (its checks, and ``request.auth.scope``) and of the user. The
-# other fields are deferred: reading one (say ``request.user.last_login``) costs a query.
-_TOKEN_FIELDS = ("id", "user_id", "scope", "last_used_at", "expires_at", "revoked_at")
+# What a request needs of the token (``request.auth.scope``) and of the user; the token's dates
+# are compared in the statement, so only booleans come back. The other fields are deferred:
+# reading one (say ``request.user.last_login``) costs a query.
+_TOKEN_FIELDS = ("id", "user_id", "scope")
 _USER_DEFERRED = ("password", "last_login", "date_joined")
 
 
+class TokenLookup(NamedTuple):
+    token: ApiToken  # its id, user_id and scope, with ``token.user`` loaded
+    revoked: bool
+    expired: bool
+    last_used_stale: bool  # last_used_at unset or older than LAST_USED_RESOLUTION
+
+
 @functools.cache
-def _token_query() -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    """``SELECT`` the token's and its user's fields by key hash, and the two field lists."""
+def _token_query() -> tuple[str, type[AbstractBaseUser], tuple[str, ...]]:
+    """``SELECT`` the token's fields, its three checks and its user's fields by key hash; the
+    user model and its field list."""
     user_model = get_user_model()
     user_fields = tuple(f.attname for f in user_model._meta.concrete_fields if f.attname not in _USER_DEFERRED)
     qn = connection.ops.quote_name
-    columns = [f"t.{qn(name)}" for name in _TOKEN_FIELDS] + [
-        f"u.{qn(user_model._meta.get_field(name).column)}" for name in user_fields
+    columns = [
+        *(f"t.{qn(name)}" for name in _TOKEN_FIELDS),
+        f"t.{qn('revoked_at')} IS NOT NULL",
+        f"t.{qn('expires_at')} IS NOT NULL AND t.{qn('expires_at')} <= %s",
+        f"t.{qn('last_used_at')} IS NULL OR t.{qn('last_used_at')} < %s",
+        *(f"u.{qn(user_model._meta.get_field(name).column)}" for name in user_fields),
     ]
     sql = (
         f"SELECT {', '.join(columns)} FROM {qn(ApiToken._meta.db_table)} t "
         f"JOIN {qn(user_model._meta.db_table)} u ON u.{qn(user_model._meta.pk.column)} = t.{qn('user_id')} "
         f"WHERE t.{qn('key_hash')} = %s"
     )
-    return sql, _TOKEN_FIELDS, user_fields
+    return sql, user_model, user_fields
 
 
-def _aware(value):
-    # SQLite hands raw queries naive UTC datetimes (the ORM would make them aware itself).
-    return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+def token_lookup(key: str, *, now: datetime) -> TokenLookup | None:
+    """The token whose key is ``key``, with ``token.user`` loaded and its checks at ``now``, or None.
 
-
-def token_with_user(key: str) -> ApiToken | None:
-    """The token whose key is ``key``, with ``token.user`` loaded, or None."""
-    sql, token_fields, user_fields = _token_query()
+    One statement; the dates are compared there so that no datetime is read and converted.
+    """
+    sql, user_model, user_fields = _token_query()
+    adapt = connection.ops.adapt_datetimefield_value  # SQLite compares the text it stores
     with hot_cursor() as cursor:
-        cursor.execute(sql, [hash_token(key)])
+        cursor.execute(sql, [adapt(now), adapt(now - LAST_USED_RESOLUTION), hash_token(key)])
         row = cursor.fetchone()
     if row is None:
         return None
-    if not settings.IS_POSTGRES:
-        row = [_aware(v) for v in row]
-    split = len(token_fields)
-    token = ApiToken.from_db(connection.alias, token_fields, row[:split])
-    token.user = get_user_model().from_db(connection.alias, user_fields, row[split:])
-    return token
+    split = len(_TOKEN_FIELDS)
+    token = ApiToken.from_db(DEFAULT_DB_ALIAS, _TOKEN_FIELDS, row[:split])
+    token.user = user_model.from_db(DEFAULT_DB_ALIAS, user_fields, row[split + 3 :])
+    return TokenLookup(token, bool(row[split]), bool(row[split + 1]), bool(row[split + 2]))
 
 
 def token_authenticate(request, view) -> tuple[AbstractBaseUser, ApiToken] | None:
@@ -91,12 +101,13 @@ def token_authenticate(request, view) -> tuple[AbstractBaseUser, ApiToken] | Non
         raise exceptions.Throttled(
             wait=ratelimit.retry_after_seconds(), detail="Too many requests with invalid tokens from this address."
         )
-    token = token_with_user(key)
     now = timezone.now()
-    if token is None or token.revoked_at is not None:
+    found = token_lookup(key, now=now)
+    if found is None or found.revoked:
         ratelimit.record_failure("token-ip", ratelimit.client_ip(request))
         raise exceptions.AuthenticationFailed("Invalid or revoked token.")
-    if token.expires_at is not None and token.expires_at <= now:
+    token = found.token
+    if found.expired:
         raise exceptions.AuthenticationFailed("This token has expired.")
     if not token.user.is_active:
         raise exceptions.AuthenticationFailed("This user is inactive.")
@@ -105,7 +116,7 @@ def token_authenticate(request, view) -> tuple[AbstractBaseUser, ApiToken] | Non
     refusal = token_scope_refusal(token, request.method, view)
     if refusal:
         raise exceptions.PermissionDenied(refusal)
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+    if found.last_used_stale:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user, token
 

@@ -85,3 +85,26 @@ def test_profile_page_creates_and_revokes(client):
     client.post(f"/profile/tokens/{token.pk}/revoke/")
     token.refresh_from_db()
     assert token.revoked_at is not None
+
+
+def test_token_expiring_later_works_and_refused_once_past(project, annotator):
+    token, key = token_create(user=annotator, expires_at=timezone.now() + timedelta(seconds=30))
+    assert token_client(key).get("/api/v1/projects/").status_code == 200
+    # Microseconds matter: the statement compares the stored value (text on SQLite) with now.
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now().replace(microsecond=0) - timedelta(seconds=1))
+    assert token_client(key).get("/api/v1/projects/").status_code == 401
+
+
+def test_last_used_is_written_once_per_resolution(project, annotator):
+    from projects.core.auth import LAST_USED_RESOLUTION
+
+    token, key = token_create(user=annotator)
+    assert token_client(key).get("/api/v1/projects/").status_code == 200
+    first = ApiToken.objects.get(pk=token.pk).last_used_at
+    assert first is not None
+    assert token_client(key).get("/api/v1/projects/").status_code == 200
+    assert ApiToken.objects.get(pk=token.pk).last_used_at == first  # within the resolution: no write
+    stale = first - LAST_USED_RESOLUTION - timedelta(seconds=1)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=stale)
+    assert token_client(key).post(f"/api/v1/projects/{project.pk}/next-task/").status_code in (200, 404)
+    assert ApiToken.objects.get(pk=token.pk).last_used_at > first
