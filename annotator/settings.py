@@ -63,7 +63,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "annotator.middleware.LazyMessageMiddleware",  # Django's, building its storage on first use
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "annotator.middleware.ContentSecurityPolicyMiddleware",
     "annotator.middleware.DatabaseUnavailableMiddleware",
