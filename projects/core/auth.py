@@ -17,7 +17,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import DEFAULT_DB_ALIAS, connection
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
+from rest_framework import HTTP_HEADER_ENCODING, authentication, exceptions
 
 from annotator.db import hot_cursor
 from projects.core import ratelimit
@@ -88,7 +88,9 @@ def token_authenticate(request, view) -> tuple[AbstractBaseUser, ApiToken] | Non
 
     ``request`` is DRF's or Django's own (``annotator.lean``); ``view`` declares what the scopes allow.
     """
-    header = authentication.get_authorization_header(request).split()
+    # DRF's get_authorization_header() reads it through request.headers, which builds a mapping
+    # of every header first.
+    header = request.META.get("HTTP_AUTHORIZATION", "").encode(HTTP_HEADER_ENCODING).split()
     if not header or header[0].lower() not in (b"token", b"bearer"):
         return None
     if len(header) != 2:
