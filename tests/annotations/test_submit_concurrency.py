@@ -27,6 +27,23 @@ pytestmark = [
 PAIRS = 15
 
 
+def clicker_project():
+    """A project of PAIRS tasks, its annotator "clicker", and an API client signed in as them."""
+    project = factories.ProjectFactory()
+    user = factories.UserFactory(username="clicker")
+    factories.MembershipFactory(project=project, user=user)
+    tasks = [factories.TaskFactory(article__project=project) for _ in range(PAIRS)]
+    client = APIClient()
+    client.force_authenticate(user)
+    return project, user, tasks, client
+
+
+def assert_one_submission_each(project) -> None:
+    """Every task of the project counted one submission, no lease, and is complete (overlap 1)."""
+    for task in Task.objects.filter(project=project):
+        assert (task.submitted_count, task.leased_count, task.is_complete) == (1, 0, True)
+
+
 def submit(user, task_id: int, barrier: threading.Barrier, answers: list[int]) -> None:
     client = APIClient()
     client.force_authenticate(user)
@@ -39,12 +56,7 @@ def submit(user, task_id: int, barrier: threading.Barrier, answers: list[int]) -
 
 
 def test_the_same_submit_twice_at_once_stores_one_annotation(transactional_db):
-    project = factories.ProjectFactory()
-    user = factories.UserFactory(username="clicker")
-    factories.MembershipFactory(project=project, user=user)
-    tasks = [factories.TaskFactory(article__project=project) for _ in range(PAIRS)]
-    client = APIClient()
-    client.force_authenticate(user)
+    project, user, tasks, client = clicker_project()
     statuses = []
     for task in tasks:
         assert client.post(f"/api/v1/projects/{project.pk}/next-task/").json()["id"] == task.pk
@@ -57,8 +69,7 @@ def test_the_same_submit_twice_at_once_stores_one_annotation(transactional_db):
             thread.join()
         statuses.append(sorted(answers))
     assert statuses == [[200, 201]] * PAIRS
-    for task in Task.objects.filter(project=project):
-        assert (task.submitted_count, task.leased_count, task.is_complete) == (1, 0, True)
+    assert_one_submission_each(project)
     assert Annotation.objects.filter(project=project).count() == PAIRS
     assert set(Annotation.objects.values_list("lead_time", flat=True)) == {2.0}
     assert set(Assignment.objects.filter(project=project).values_list("status", flat=True)) == {
@@ -90,12 +101,7 @@ def clicker(user, task_ids: list[int], start, done, answers: list, prepared: lis
 def test_double_clicks_on_kept_connections_run_the_prepared_statements(transactional_db):
     """The same race, each click's thread keeping its connection for all the pairs: from the third
     pair on, the lock, the read and the write run as prepared statements, with the same outcome."""
-    project = factories.ProjectFactory()
-    user = factories.UserFactory(username="clicker")
-    factories.MembershipFactory(project=project, user=user)
-    tasks = [factories.TaskFactory(article__project=project) for _ in range(PAIRS)]
-    client = APIClient()
-    client.force_authenticate(user)
+    project, user, tasks, client = clicker_project()
     start, done = threading.Barrier(3, timeout=30), threading.Barrier(3, timeout=30)
     answers: list[int] = []
     prepared: list[list[str]] = []
@@ -118,6 +124,5 @@ def test_double_clicks_on_kept_connections_run_the_prepared_statements(transacti
         assert any(s.startswith("SELECT t.id FROM assignment_task t") for s in statements)  # the lock
         assert any(s.startswith("WITH annotation AS (INSERT") for s in statements)  # the write
     assert len(prepared) == 2
-    for task in Task.objects.filter(project=project):
-        assert (task.submitted_count, task.leased_count, task.is_complete) == (1, 0, True)
+    assert_one_submission_each(project)
     assert set(Annotation.objects.values_list("lead_time", flat=True)) == {2.0}
