@@ -10,18 +10,17 @@ A lost worker is simulated in-process: the fault point half-way through writing 
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
 from django.core.files.storage import default_storage
-from django.utils import timezone
 
 from projects.core import stalls
 from projects.core.models import AuditEvent, PendingJob
 from projects.exports import services, stalled
 from projects.exports.filters import ExportOptions
 from projects.exports.models import ExportJob, ExportStatus
+from tests.stalls import age, assert_sweep_leaves_alone
 
 pytestmark = pytest.mark.django_db
 
@@ -59,11 +58,6 @@ def _killed_build(job: ExportJob, monkeypatch) -> ExportJob:
     return job
 
 
-def _age(job: ExportJob, seconds: int | None = None) -> None:
-    seconds = seconds if seconds is not None else django_settings.JOB_STALL_SECONDS + 1
-    ExportJob.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds))
-
-
 def _folder(job: ExportJob) -> str:
     return f"exports/project-{job.project_id}/{job.pk}"
 
@@ -73,7 +67,7 @@ def test_a_stalled_build_is_sent_again_and_built_as_a_new_attempt(
 ):
     job = _killed_build(new_job(), monkeypatch)
     assert (job.status, job.attempts, job.file) == (ExportStatus.RUNNING, 1, "")
-    _age(job)
+    age(job)
 
     with django_capture_on_commit_callbacks(execute=True):
         assert stalled.exports_resume_stalled() == (1, 0)
@@ -94,7 +88,7 @@ def test_a_resumed_export_shows_queued_with_a_note(
     new_job, monkeypatch, dataset, client_for, manager, django_capture_on_commit_callbacks
 ):
     job = _killed_build(new_job(), monkeypatch)
-    _age(job)
+    age(job)
     with django_capture_on_commit_callbacks(execute=False):
         assert stalled.exports_resume_stalled() == (1, 0)
     shown = client_for(manager).get(f"/api/v1/projects/{dataset.project.pk}/exports/{job.pk}/").json()
@@ -108,12 +102,8 @@ def test_a_resumed_export_shows_queued_with_a_note(
 
 def test_a_running_build_with_a_fresh_heartbeat_is_left_alone(new_job, monkeypatch, django_capture_on_commit_callbacks):
     job = _killed_build(new_job(), monkeypatch)
-    _age(job, seconds=django_settings.JOB_STALL_SECONDS - 5)
-    before = ExportJob.objects.values().get(pk=job.pk)
-    with django_capture_on_commit_callbacks(execute=True) as sent:
-        assert stalled.exports_resume_stalled() == (0, 0)
-    assert sent == []
-    assert ExportJob.objects.values().get(pk=job.pk) == before
+    age(job, seconds=django_settings.JOB_STALL_SECONDS - 5)
+    before = assert_sweep_leaves_alone(job, stalled.exports_resume_stalled, django_capture_on_commit_callbacks)
     assert services.export_build(job_id=job.pk) is None  # a redelivered message leaves it alone too
     assert ExportJob.objects.values().get(pk=job.pk) == before
 
@@ -122,18 +112,14 @@ def test_a_running_build_with_a_fresh_heartbeat_is_left_alone(new_job, monkeypat
 def test_finished_exports_are_left_alone(new_job, status, django_capture_on_commit_callbacks):
     job = new_job()
     ExportJob.objects.filter(pk=job.pk).update(status=status, attempts=1)
-    _age(job, seconds=10 * django_settings.JOB_STALL_SECONDS)
-    before = ExportJob.objects.values().get(pk=job.pk)
-    with django_capture_on_commit_callbacks(execute=True) as sent:
-        assert stalled.exports_resume_stalled() == (0, 0)
-    assert sent == []
-    assert ExportJob.objects.values().get(pk=job.pk) == before
+    age(job, seconds=10 * django_settings.JOB_STALL_SECONDS)
+    assert_sweep_leaves_alone(job, stalled.exports_resume_stalled, django_capture_on_commit_callbacks)
 
 
 def test_a_queued_export_whose_message_was_lost_is_sent_again(new_job, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):  # the first message is lost
         job = new_job()
-    _age(job)
+    age(job)
     with django_capture_on_commit_callbacks(execute=True):
         assert stalled.exports_resume_stalled() == (1, 0)
     job.refresh_from_db()
@@ -145,7 +131,7 @@ def test_a_queued_export_waiting_in_the_outbox_is_not_sent_twice(new_job, django
     with django_capture_on_commit_callbacks(execute=False):
         job = new_job()
     PendingJob.objects.create(name="exports.build", args=[job.pk])
-    _age(job)
+    age(job)
     with django_capture_on_commit_callbacks(execute=True) as sent:
         assert stalled.exports_resume_stalled() == (0, 0)
     assert sent == []
@@ -157,13 +143,13 @@ def test_a_build_that_keeps_losing_its_worker_is_given_up_with_an_error(
 ):
     settings.JOB_MAX_RESUMES = 1
     job = _killed_build(new_job(), monkeypatch)
-    _age(job)
+    age(job)
     with django_capture_on_commit_callbacks() as sent:
         assert stalled.exports_resume_stalled() == (1, 0)
     job = _killed_build(job, monkeypatch)  # the resent build dies too
     assert job.attempts == 2
 
-    _age(job)
+    age(job)
     with django_capture_on_commit_callbacks(execute=True) as sent:
         assert stalled.exports_resume_stalled() == (0, 1)
     assert sent == []  # nothing sent again
@@ -186,7 +172,7 @@ def test_an_older_attempt_still_alive_stops_at_its_heartbeat_and_keeps_no_file(n
 
     def taken_over(name: str) -> None:
         # While attempt 1 writes, its job looks stalled and a resent message claims attempt 2.
-        _age(job)
+        age(job)
         assert services._claim(job.pk) == 2
 
     monkeypatch.setattr(services, "fault_point", taken_over)
@@ -196,6 +182,6 @@ def test_an_older_attempt_still_alive_stops_at_its_heartbeat_and_keeps_no_file(n
     assert not default_storage.exists(_folder(job))
 
     monkeypatch.setattr(services, "fault_point", lambda name: None)
-    _age(job)
+    age(job)
     built = services.export_build(job_id=job.pk)
     assert (built.status, built.attempts, built.file) == (ExportStatus.DONE, 3, f"{_folder(job)}/3/data.jsonl")

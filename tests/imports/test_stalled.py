@@ -25,6 +25,7 @@ from projects.documents.models import Article
 from projects.imports import services, stalled
 from projects.imports.models import ImportJob, ImportStatus
 from tests.conftest_worker import wait_for
+from tests.stalls import age, assert_sweep_leaves_alone
 
 ROWS = 50
 BATCH = 10
@@ -83,11 +84,6 @@ def _killed_run(job: ImportJob) -> ImportJob:
     return job
 
 
-def _age(job: ImportJob, seconds: int | None = None) -> None:
-    seconds = seconds if seconds is not None else django_settings.JOB_STALL_SECONDS + 1
-    ImportJob.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds))
-
-
 def _assert_imported_once(job: ImportJob, project) -> None:
     job.refresh_from_db()
     assert job.status == ImportStatus.SUCCEEDED
@@ -110,7 +106,7 @@ def test_a_stalled_running_import_is_resumed_from_its_checkpoint_and_imports_eve
     job = _killed_run(job)
     assert (job.status, job.attempts, job.rows_read) == (ImportStatus.RUNNING, 1, 21)  # line 17 is bad
     assert Article.objects.filter(project=project).count() == 20  # the third batch rolled back
-    _age(job)
+    age(job)
 
     with django_capture_on_commit_callbacks(execute=True):
         assert stalled.imports_resume_stalled() == (1, 0)
@@ -130,7 +126,7 @@ def test_a_resumed_import_waits_queued_with_a_note_until_a_worker_takes_it(
 ):
     kill_at(1)
     job = _killed_run(new_job())
-    _age(job)
+    age(job)
     with django_capture_on_commit_callbacks(execute=False):  # the message is sent, no worker runs it yet
         assert stalled.imports_resume_stalled() == (1, 0)
     shown = client_for(manager).get(f"/api/v1/projects/{project.pk}/imports/{job.pk}/").json()
@@ -141,13 +137,8 @@ def test_a_resumed_import_waits_queued_with_a_note_until_a_worker_takes_it(
 def test_a_running_import_with_a_fresh_heartbeat_is_left_alone(new_job, kill_at, django_capture_on_commit_callbacks):
     kill_at(3)
     job = _killed_run(new_job())
-    _age(job, seconds=django_settings.JOB_STALL_SECONDS - 5)
-    before = ImportJob.objects.values().get(pk=job.pk)
-
-    with django_capture_on_commit_callbacks(execute=True) as sent:
-        assert stalled.imports_resume_stalled() == (0, 0)
-    assert sent == []
-    assert ImportJob.objects.values().get(pk=job.pk) == before
+    age(job, seconds=django_settings.JOB_STALL_SECONDS - 5)
+    assert_sweep_leaves_alone(job, stalled.imports_resume_stalled, django_capture_on_commit_callbacks)
     assert not AuditEvent.objects.filter(action__startswith="import.resume").exists()
 
 
@@ -156,19 +147,14 @@ def test_a_running_import_with_a_fresh_heartbeat_is_left_alone(new_job, kill_at,
 def test_finished_imports_are_left_alone(new_job, status, django_capture_on_commit_callbacks):
     job = new_job()
     ImportJob.objects.filter(pk=job.pk).update(status=status, attempts=1)
-    _age(job, seconds=10 * django_settings.JOB_STALL_SECONDS)
-    before = ImportJob.objects.values().get(pk=job.pk)
-
-    with django_capture_on_commit_callbacks(execute=True) as sent:
-        assert stalled.imports_resume_stalled() == (0, 0)
-    assert sent == []
-    assert ImportJob.objects.values().get(pk=job.pk) == before
+    age(job, seconds=10 * django_settings.JOB_STALL_SECONDS)
+    assert_sweep_leaves_alone(job, stalled.imports_resume_stalled, django_capture_on_commit_callbacks)
 
 
 @pytest.mark.django_db
 def test_a_queued_import_whose_message_was_lost_is_sent_again(new_job, project, django_capture_on_commit_callbacks):
     job = new_job()  # created, never sent: as if Redis lost the message
-    _age(job)
+    age(job)
 
     with django_capture_on_commit_callbacks(execute=True):
         assert stalled.imports_resume_stalled() == (1, 0)
@@ -183,7 +169,7 @@ def test_a_queued_import_waiting_in_the_outbox_is_not_sent_twice(new_job, django
     job = new_job()
     PendingJob.objects.create(name="imports.run", args=[job.pk], error="ConnectionError")
     PendingJob.objects.create(name="imports.run", args=[job.pk + 1000])  # another job's row
-    _age(job)
+    age(job)
 
     with django_capture_on_commit_callbacks(execute=True) as sent:
         assert stalled.imports_resume_stalled() == (0, 0)
@@ -200,7 +186,7 @@ def test_an_import_that_keeps_losing_its_worker_is_given_up_with_a_message(
     kill_at(1)  # every run dies in its first batch
     job = _killed_run(new_job())
     for attempt in (2, 3):
-        _age(job)
+        age(job)
         with django_capture_on_commit_callbacks() as sent:
             assert stalled.imports_resume_stalled() == (1, 0)
         kill_at(1)
@@ -209,7 +195,7 @@ def test_an_import_that_keeps_losing_its_worker_is_given_up_with_a_message(
         job.refresh_from_db()
         assert (job.status, job.attempts) == (ImportStatus.RUNNING, attempt)
 
-    _age(job)
+    age(job)
     with django_capture_on_commit_callbacks(execute=True) as sent:
         assert stalled.imports_resume_stalled() == (0, 1)
     job.refresh_from_db()
@@ -221,7 +207,7 @@ def test_an_import_that_keeps_losing_its_worker_is_given_up_with_a_message(
     shown = client_for(manager).get(f"/api/v1/projects/{project.pk}/imports/{job.pk}/").json()
     assert (shown["status"], shown["message"]) == ("failed", job.message)
 
-    _age(job)  # a failed job is never picked up again
+    age(job)  # a failed job is never picked up again
     with django_capture_on_commit_callbacks(execute=True) as sent:
         assert stalled.imports_resume_stalled() == (0, 0)
 
@@ -234,7 +220,7 @@ def test_a_redelivered_message_leaves_a_live_run_alone_and_takes_over_a_stalled_
     again = services.import_run(job=ImportJob.objects.get(pk=job.pk))  # heartbeat fresh: the run may be alive
     assert (again.status, again.attempts, again.rows_read) == (ImportStatus.RUNNING, 1, 21)
 
-    _age(job)
+    age(job)
     done = services.import_run(job=ImportJob.objects.get(pk=job.pk))  # stale: the run is dead
     assert done.attempts == 2
     _assert_imported_once(done, project)
@@ -245,12 +231,12 @@ def test_a_run_whose_job_was_taken_over_stops_at_its_next_heartbeat(new_job):
     job = new_job()
     assert services._claim(job) == 1
     progress = services._Progress(ImportJob.objects.get(pk=job.pk), resume=False, attempt=1)
-    _age(job)
+    age(job)
     assert progress.beat()
     job.refresh_from_db()
     assert timezone.now() - job.updated_at < timedelta(seconds=django_settings.JOB_STALL_SECONDS)
 
-    _age(job)
+    age(job)
     assert services._claim(job) == 2  # a newer run takes the stalled job over
     assert not progress.beat()
     assert not progress.save()
@@ -293,7 +279,7 @@ def test_a_sweep_while_the_run_is_alive_imports_every_row_once(transactional_db,
 
     first = in_thread("first", lambda: services.import_run(job=ImportJob.objects.get(pk=job.pk)).status)
     assert paused.wait(timeout=60)
-    _age(job)  # the live run looks stalled (a slow batch, say)
+    age(job)  # the live run looks stalled (a slow batch, say)
     # The sweep requeues it and, Celery being eager here, runs the resent job at once: it claims
     # attempt 2, resumes after batch 2 and waits on the first run's uncommitted rows.
     sweep = in_thread("sweep", stalled.imports_resume_stalled)

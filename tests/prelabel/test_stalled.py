@@ -11,11 +11,9 @@ chunk's own error handling never sees it) and the chunk stays pending.
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
-from django.utils import timezone
 
 from projects.core import stalls
 from projects.core.models import AuditEvent, PendingJob
@@ -24,6 +22,7 @@ from projects.prelabel.labelers.rules import RulesLabeler
 from projects.prelabel.models import ChunkStatus, Prediction, PrelabelRun, RunStatus
 from tests.conftest_worker import wait_for
 from tests.prelabel.test_runs import RULES
+from tests.stalls import age, assert_sweep_leaves_alone
 
 
 class Killed(BaseException):
@@ -52,11 +51,6 @@ def _kill_chunk(run: PrelabelRun, index: int, monkeypatch) -> None:
     monkeypatch.undo()
 
 
-def _age(run: PrelabelRun, seconds: int | None = None) -> None:
-    seconds = seconds if seconds is not None else django_settings.JOB_STALL_SECONDS + 1
-    PrelabelRun.objects.filter(pk=run.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds))
-
-
 @pytest.mark.django_db
 def test_a_stalled_run_gets_its_unfinished_chunks_sent_again_and_predicts_every_task_once(
     project, manager, tasks, eager, monkeypatch, django_capture_on_commit_callbacks
@@ -65,7 +59,7 @@ def test_a_stalled_run_gets_its_unfinished_chunks_sent_again_and_predicts_every_
     assert (run.status, run.total, run.chunks.count()) == (RunStatus.RUNNING, 4, 4)
     services.prelabel_chunk_process(chunk_id=run.chunks.get(index=0).pk)  # done before the kill
     _kill_chunk(run, 1, monkeypatch)  # its worker died mid-chunk; chunks 2 and 3 were never delivered
-    _age(run)
+    age(run)
 
     with django_capture_on_commit_callbacks(execute=True):
         assert stalled.prelabel_runs_resume_stalled() == (1, 0)
@@ -87,12 +81,8 @@ def test_a_run_with_a_fresh_heartbeat_is_left_alone(
 ):
     run = _start(project, manager, django_capture_on_commit_callbacks)
     _kill_chunk(run, 0, monkeypatch)
-    _age(run, seconds=django_settings.JOB_STALL_SECONDS - 5)
-    before = PrelabelRun.objects.values().get(pk=run.pk)
-    with django_capture_on_commit_callbacks(execute=True) as sent:
-        assert stalled.prelabel_runs_resume_stalled() == (0, 0)
-    assert sent == []
-    assert PrelabelRun.objects.values().get(pk=run.pk) == before
+    age(run, seconds=django_settings.JOB_STALL_SECONDS - 5)
+    assert_sweep_leaves_alone(run, stalled.prelabel_runs_resume_stalled, django_capture_on_commit_callbacks)
 
 
 @pytest.mark.django_db
@@ -100,12 +90,8 @@ def test_a_run_with_a_fresh_heartbeat_is_left_alone(
 def test_finished_runs_are_left_alone(project, manager, tasks, status, django_capture_on_commit_callbacks):
     run = _start(project, manager, django_capture_on_commit_callbacks)
     PrelabelRun.objects.filter(pk=run.pk).update(status=status)
-    _age(run, seconds=10 * django_settings.JOB_STALL_SECONDS)
-    before = PrelabelRun.objects.values().get(pk=run.pk)
-    with django_capture_on_commit_callbacks(execute=True) as sent:
-        assert stalled.prelabel_runs_resume_stalled() == (0, 0)
-    assert sent == []
-    assert PrelabelRun.objects.values().get(pk=run.pk) == before
+    age(run, seconds=10 * django_settings.JOB_STALL_SECONDS)
+    assert_sweep_leaves_alone(run, stalled.prelabel_runs_resume_stalled, django_capture_on_commit_callbacks)
 
 
 @pytest.mark.django_db
@@ -114,7 +100,7 @@ def test_a_queued_run_whose_plan_was_lost_is_planned_again(
 ):
     run = _start(project, manager, django_capture_on_commit_callbacks, plan=False)
     assert run.status == RunStatus.QUEUED
-    _age(run)
+    age(run)
     with django_capture_on_commit_callbacks(execute=True):
         assert stalled.prelabel_runs_resume_stalled() == (1, 0)
     run.refresh_from_db()
@@ -125,7 +111,7 @@ def test_a_queued_run_whose_plan_was_lost_is_planned_again(
 def test_a_plan_waiting_in_the_outbox_is_not_sent_twice(project, manager, tasks, django_capture_on_commit_callbacks):
     run = _start(project, manager, django_capture_on_commit_callbacks, plan=False)
     PendingJob.objects.create(name="prelabel.plan", args=[run.pk])
-    _age(run)
+    age(run)
     with django_capture_on_commit_callbacks(execute=True) as sent:
         assert stalled.prelabel_runs_resume_stalled() == (0, 0)
     assert sent == []
@@ -140,13 +126,13 @@ def test_a_chunk_that_keeps_losing_its_worker_is_given_up_and_the_run_finishes(
     for index in (1, 2, 3):
         services.prelabel_chunk_process(chunk_id=run.chunks.get(index=index).pk)
     _kill_chunk(run, 0, monkeypatch)
-    _age(run)
+    age(run)
     with django_capture_on_commit_callbacks():  # the plan is sent; no worker runs it here
         assert stalled.prelabel_runs_resume_stalled() == (1, 0)  # started once: sent again
     _kill_chunk(run, 0, monkeypatch)  # and killed again
     assert run.chunks.get(index=0).attempts == 2
 
-    _age(run)
+    age(run)
     with django_capture_on_commit_callbacks(execute=True):
         assert stalled.prelabel_runs_resume_stalled() == (0, 1)
     run.refresh_from_db()
