@@ -56,6 +56,16 @@ def _call(port: int, method: str, path: str, *, key: str = "", cookie: str = "",
     return response.status, dict(response.getheaders()), data
 
 
+def _import(port: int, path: str, key: str, text: str, worker, *, what: str) -> None:
+    """Import one article through the API and wait until the worker has stored it."""
+    status, _, body = _call(port, "POST", path, key=key, body={"articles": [{"text": text}]})
+    assert status == 202, body
+    job_id = json.loads(body)["id"]
+    wait_for(
+        lambda: ImportJob.objects.get(pk=job_id).status == ImportStatus.SUCCEEDED, timeout=60, what=what, worker=worker
+    )
+
+
 def _through(proxy: TcpProxy) -> str:
     """The test database's URL, with the proxy as host and port."""
     parts = urlsplit(_database_url())
@@ -97,15 +107,7 @@ def test_lost_database_gives_503s_with_a_clear_body_and_everything_works_once_it
         # Both servers hold a database connection before the outage.
         assert _call(web.port, "GET", "/healthz")[0] == 200
         assert _call(web.port, "GET", f"/api/v1/projects/{project.pk}/", cookie=cookie)[0] == 200  # signed in
-        status, _, body = _call(web.port, "POST", imports, key=manager_key, body={"articles": [{"text": "One."}]})
-        assert status == 202, body
-        first = json.loads(body)["id"]
-        wait_for(
-            lambda: ImportJob.objects.get(pk=first).status == ImportStatus.SUCCEEDED,
-            timeout=60,
-            what="an import before the outage",
-            worker=worker,
-        )
+        _import(web.port, imports, manager_key, "One.", worker, what="an import before the outage")
 
         proxy.cut()
         status, _, body = _call(web.port, "GET", "/healthz")
@@ -140,15 +142,7 @@ def test_lost_database_gives_503s_with_a_clear_body_and_everything_works_once_it
         submit = f"/api/v1/tasks/{task.pk}/annotations/"
         status, _, body = _call(web.port, "POST", submit, key=annotator_key, body={"result": {"topic": "business"}})
         assert status == 201, body[:300]
-        status, _, body = _call(web.port, "POST", imports, key=manager_key, body={"articles": [{"text": "Two."}]})
-        assert status == 202, body
-        second = json.loads(body)["id"]
-        wait_for(
-            lambda: ImportJob.objects.get(pk=second).status == ImportStatus.SUCCEEDED,
-            timeout=60,
-            what="an import on the worker after the outage",
-            worker=worker,
-        )
+        _import(web.port, imports, manager_key, "Two.", worker, what="an import on the worker after the outage")
     finally:
         web.kill()
         proxy.cut()
