@@ -83,6 +83,13 @@ def gave_up_message(what: str, attempts: int) -> str:
     )
 
 
+def unchanged(row: models.Model) -> models.QuerySet:
+    """The job's row while it still has the status and heartbeat a sweep read: update through it
+    to compare and set (SQLite takes no row lock; a run that wrote its heartbeat, or finished,
+    since the read is alive and is left alone)."""
+    return type(row).objects.filter(pk=row.pk, status=row.status, updated_at=row.updated_at)
+
+
 def sweep(
     model: type[models.Model],
     statuses: Iterable[str],
@@ -98,7 +105,8 @@ def sweep(
     Each row is handled in its own transaction, locked: a row locked already belongs to a live run
     (an all_or_nothing import holds its row until it commits, so its heartbeat is not visible
     meanwhile) and is skipped, as is one whose message waits in the outbox (not lost). SQLite takes
-    no row lock, so ``handle`` still compares and sets on the ``updated_at`` it was given.
+    no row lock, so ``handle`` still compares and sets on the ``updated_at`` it was given
+    (``unchanged``).
     """
     stale = model.objects.filter(status__in=statuses, updated_at__lt=stalled_before())
     resumed = given_up = 0

@@ -29,18 +29,12 @@ def _resume_or_give_up(job: ExportJob) -> tuple[int, int]:
     return int(_resume(job)), 0
 
 
-def _unchanged(job: ExportJob):
-    # Compare-and-set on the heartbeat seen: SQLite takes no row lock above, and a build that
-    # wrote its heartbeat (or finished) since then is alive.
-    return ExportJob.objects.filter(pk=job.pk, status=job.status, updated_at=job.updated_at)
-
-
 def _resume(job: ExportJob) -> bool:
     was = job.status
     values = {"status": ExportStatus.QUEUED, "updated_at": timezone.now()}
     if was == ExportStatus.RUNNING:
         values["error"] = stalls.resumed_message("export")
-    if not _unchanged(job).update(**values):
+    if not stalls.unchanged(job).update(**values):
         return False
     data = {"from": was, "attempts": job.attempts}
     audit_log(actor=None, action="export.resume", project=job.project, target=job, data=data)
@@ -52,7 +46,7 @@ def _resume(job: ExportJob) -> bool:
 def _give_up(job: ExportJob) -> bool:
     now = timezone.now()
     error = stalls.gave_up_message("export", job.attempts)
-    if not _unchanged(job).update(status=ExportStatus.FAILED, error=error, finished_at=now, updated_at=now):
+    if not stalls.unchanged(job).update(status=ExportStatus.FAILED, error=error, finished_at=now, updated_at=now):
         return False
     audit_log(actor=None, action="export.give_up", project=job.project, target=job, data={"attempts": job.attempts})
     logger.error("export %s: given up after %d builds that stopped without finishing", job.pk, job.attempts)

@@ -35,18 +35,12 @@ def _resume_or_give_up(job: ImportJob) -> tuple[int, int]:
     return int(_resume(job)), 0
 
 
-def _unchanged(job: ImportJob):
-    # Compare-and-set on the heartbeat seen: SQLite takes no row lock above, and a run that saved
-    # progress (or finished) since then is alive.
-    return ImportJob.objects.filter(pk=job.pk, status=job.status, updated_at=job.updated_at)
-
-
 def _resume(job: ImportJob) -> bool:
     was = job.status
     values = {"status": ImportStatus.QUEUED, "updated_at": timezone.now()}
     if was == ImportStatus.RUNNING:
         values["message"] = stalls.resumed_message("import")
-    if not _unchanged(job).update(**values):
+    if not stalls.unchanged(job).update(**values):
         return False
     data = {"from": was, "attempts": job.attempts, "rows_read": job.rows_read}
     audit_log(actor=None, action="import.resume", project=job.project, target=job, data=data)
@@ -58,7 +52,7 @@ def _resume(job: ImportJob) -> bool:
 def _give_up(job: ImportJob) -> bool:
     message = stalls.gave_up_message("import", job.attempts)
     now = timezone.now()
-    if not _unchanged(job).update(status=ImportStatus.FAILED, message=message, finished_at=now, updated_at=now):
+    if not stalls.unchanged(job).update(status=ImportStatus.FAILED, message=message, finished_at=now, updated_at=now):
         return False
     data = {"attempts": job.attempts, "rows_read": job.rows_read}
     audit_log(actor=None, action="import.give_up", project=job.project, target=job, data=data)

@@ -34,10 +34,9 @@ def prelabel_runs_resume_stalled(*, limit: int = 100) -> tuple[int, int]:
 
 
 def _resume(run: PrelabelRun) -> tuple[int, int]:
-    # Compare-and-set on the heartbeat seen (SQLite takes no row lock); the new value also spaces
-    # the next resume of this run by JOB_STALL_SECONDS.
-    seen = PrelabelRun.objects.filter(pk=run.pk, status=run.status, updated_at=run.updated_at)
-    if not seen.update(updated_at=timezone.now()):
+    # Compare-and-set on the heartbeat seen; the new value also spaces the next resume of this run
+    # by JOB_STALL_SECONDS.
+    if not stalls.unchanged(run).update(updated_at=timezone.now()):
         return 0, 0
     dead = _give_up_chunks(run)
     data = {"from": run.status, "chunks_given_up": [chunk.index for chunk in dead]}
