@@ -115,8 +115,8 @@ class EstimatedCountPagination(Pagination):
         return schema
 
 
-def error_body(code: str, message: str, fields: dict | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+def error_body(code: str, message: str, fields: dict | None = None, extra: dict | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}, **(extra or {})}}
 
 
 def _flatten(detail: Any) -> Any:
@@ -141,7 +141,7 @@ def _first_message(fields: Any) -> str:
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
+        return Response(error_body(exc.code, exc.message, exc.fields, exc.extra), status=exc.status)
     if isinstance(exc, OverflowError | DataError):
         # A number too large for the database column (an id of 2**70, say) is the client's
         # mistake: answer 400 rather than 500, whichever serializer forgot a max_value.

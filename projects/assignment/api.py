@@ -185,6 +185,21 @@ def task_for_user(request, task_id) -> tuple[Task, Membership]:
     return task, membership
 
 
+def no_task_error(project, user) -> NoTaskAvailable:
+    """The 404 of an empty queue. ``held_by_others`` tells "done" (0) from "ask again later": the
+    number of tasks (up to 1000) the user would be handed once other annotators' leases on them
+    end (submitted, skipped or expired)."""
+    held = services.tasks_held_by_others(project=project, user=user)
+    if held:
+        message = (
+            f"No task is free for you right now: {held} task{'s' if held != 1 else ''} you could take "
+            f"{'are' if held != 1 else 'is'} leased by other annotators. Ask again in a minute."
+        )
+    else:
+        message = "No more tasks for you in this project."
+    return NoTaskAvailable(message, extra={"held_by_others": held})
+
+
 class NextTaskView(LeanPostView):
     """Lease the best open task to the current user (or return the one they already hold)."""
 
@@ -196,7 +211,14 @@ class NextTaskView(LeanPostView):
 
     @extend_schema(
         request=None,
-        responses={200: TaskWorkSerializer, 404: OpenApiResponse(description="No task left for you (code `no_task`).")},
+        responses={
+            200: TaskWorkSerializer,
+            404: OpenApiResponse(
+                description="No task free for you (code `no_task`). `held_by_others` counts the tasks you could "
+                "still be handed once other annotators' leases on them end: 0 means you are done, more means ask "
+                "again later."
+            ),
+        },
     )
     def post(self, request, project_pk: int) -> Response:
         return Response(*self.lean_post_response(request, None, project_pk=project_pk))
@@ -210,7 +232,7 @@ class NextTaskView(LeanPostView):
         request.project, request.membership = membership.project, membership
         require_role(request, membership, self.write_role)
         if assignment is None:
-            raise NoTaskAvailable("No more tasks for you in this project.")
+            raise no_task_error(membership.project, request.user)
         return task_work_data(assignment.task, user=request.user, assignment=assignment), 200
 
 

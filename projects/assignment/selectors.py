@@ -77,13 +77,17 @@ def _base(*, project: Project, user_id: int) -> tuple[list[str], list]:
     ], [project.pk, user_id]
 
 
-def _open(*, project: Project, user_id: int) -> tuple[list[str], list]:
+def _open(*, project: Project, user_id: int, leased_free: bool = False) -> tuple[list[str], list]:
     """Incomplete tasks with a free slot that the user has not done, skipped, escalated or leased.
+
+    ``leased_free``: count the slots other annotators hold with a live lease as free too (the
+    tasks the user could be handed once those leases end).
 
     ``NOT t.is_complete`` is spelled as the partial indexes' condition, so the planner uses them.
     """
     where, params = _base(project=project, user_id=user_id)
-    return [*where, "NOT t.is_complete", "t.submitted_count < %s - t.leased_count"], [*params, project.overlap]
+    slot = "t.submitted_count < %s" if leased_free else "t.submitted_count < %s - t.leased_count"
+    return [*where, "NOT t.is_complete", slot], [*params, project.overlap]
 
 
 def _routing(*, project: Project, skills: dict, now: datetime) -> tuple[list[str], list]:
@@ -116,10 +120,14 @@ def _candidates(parts: tuple[list[str], list], *more: tuple[list[str], list], or
     return Candidates(" AND ".join(where), tuple(params), order)
 
 
-def assigned_candidates(*, project: Project, user_id: int, task_ids: list[int]) -> Candidates:
+def assigned_candidates(
+    *, project: Project, user_id: int, task_ids: list[int], leased_free: bool = False
+) -> Candidates:
     """Tasks a manager assigned to this user that still have a free slot."""
     term, values = _in("t.id", task_ids)
-    return _candidates(_open(project=project, user_id=user_id), ([term], values), order=queue_order(project))
+    return _candidates(
+        _open(project=project, user_id=user_id, leased_free=leased_free), ([term], values), order=queue_order(project)
+    )
 
 
 def gold_candidates(*, project: Project, user_id: int, skills: dict, now: datetime) -> Candidates:
@@ -132,37 +140,67 @@ def gold_candidates(*, project: Project, user_id: int, skills: dict, now: dateti
     )
 
 
-def flagged_candidates(*, project: Project, user_id: int, skills: dict) -> Candidates:
+def flagged_candidates(*, project: Project, user_id: int, skills: dict, leased_free: bool = False) -> Candidates:
     """Escalated tasks for experts of the flagged domain (the caller checks the user is an expert of some)."""
     term, values = _in("t.flag_domain", expert_domains(skills))
     return _candidates(
-        _open(project=project, user_id=user_id), (["t.is_flagged", term], values), order=queue_order(project)
+        _open(project=project, user_id=user_id, leased_free=leased_free),
+        (["t.is_flagged", term], values),
+        order=queue_order(project),
     )
 
 
-def expert_candidates(*, project: Project, user_id: int, skills: dict) -> Candidates:
+def expert_candidates(*, project: Project, user_id: int, skills: dict, leased_free: bool = False) -> Candidates:
     """Skill-routed projects: tasks needing one of the user's expert domains come to them first."""
     term, values = _in("t.required_skill", expert_domains(skills))
     return _candidates(
-        _open(project=project, user_id=user_id),
+        _open(project=project, user_id=user_id, leased_free=leased_free),
         (["NOT t.is_flagged", "NOT t.is_gold", term], values),
         order=queue_order(project),
     )
 
 
-def general_candidates(*, project: Project, user_id: int, skills: dict, now: datetime) -> Candidates:
+def general_candidates(
+    *, project: Project, user_id: int, skills: dict, now: datetime, leased_free: bool = False
+) -> Candidates:
     return _candidates(
-        _open(project=project, user_id=user_id),
+        _open(project=project, user_id=user_id, leased_free=leased_free),
         (["NOT t.is_flagged", "NOT t.is_gold"], []),
         _routing(project=project, skills=skills, now=now),
         order=queue_order(project),
     )
 
 
+def queue_passes(
+    *, project: Project, user_id: int, skills: dict, now: datetime, leased_free: bool = False
+) -> list[Candidates]:
+    """The queue's passes after the assigned and gold tasks, in order: escalated tasks for experts
+    of the flagged domain; in skill-routed projects the tasks needing one of the user's expert
+    skills; then every other task the project's routing allows (none in manual projects)."""
+    passes = []
+    if expert_domains(skills):
+        passes.append(flagged_candidates(project=project, user_id=user_id, skills=skills, leased_free=leased_free))
+        if project.assignment_policy == AssignmentPolicy.SKILL:
+            passes.append(expert_candidates(project=project, user_id=user_id, skills=skills, leased_free=leased_free))
+    if project.assignment_policy != AssignmentPolicy.MANUAL:
+        passes.append(
+            general_candidates(project=project, user_id=user_id, skills=skills, now=now, leased_free=leased_free)
+        )
+    return passes
+
+
 def candidate_ids(candidates: Candidates, limit: int) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(candidates.select(f"LIMIT {int(limit)}"), candidates.params)
         return [row[0] for row in cursor.fetchall()]
+
+
+def user_skills(*, user_id: int) -> dict:
+    """The user's skills by domain (``{}`` without a profile)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT skills FROM projects_annotatorprofile WHERE user_id = %s", [user_id])
+        row = cursor.fetchone()
+    return (_json(row[0]) or {}) if row else {}
 
 
 # --- the user's queue state -----------------------------------------------------------------

@@ -14,6 +14,7 @@ claim is a conditional ``UPDATE`` that only succeeds while the slot is still fre
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -25,11 +26,15 @@ from django.utils import timezone
 from projects.assignment import claims, selectors, strategies
 from projects.assignment.models import Assignment, AssignmentStatus, Task
 from projects.core.exceptions import Conflict, ValidationFailed
-from projects.core.models import AssignmentPolicy, Membership, Project, Role
+from projects.core.models import Membership, Project, Role
 from projects.core.services import audit_log
 
 CANDIDATE_BATCH = 20
 EXPIRE_BATCH = 500
+# A claim that found nothing looks again this many times while a free task sits behind a row lock,
+# pausing LOCKED_PAUSE seconds longer each time (0.01 + 0.02 + 0.03 at most).
+LOCKED_RETRIES = 3
+LOCKED_PAUSE = 0.01
 
 
 def _set_status(*, task: Task, user, status: str, **extra) -> tuple[Assignment, str | None]:
@@ -120,20 +125,18 @@ def _serve(*, state: selectors.QueueState, project: Project, user, now) -> Assig
     if state.stale:
         leases_expire(project=project, now=now)  # the lazy check; beat does the rest
     skills = state.skills
+    tried = []  # the capped passes that found nothing
     if state.holds:
         held = _held_lease(project=project, user=user, now=now)
         if held is not None:
             return held
         assigned_ids = selectors.assigned_task_ids(project_id=project.pk, user_id=user.pk, limit=CANDIDATE_BATCH * 5)
         if assigned_ids:
-            claimed = _claim_first(
-                selectors.assigned_candidates(project=project, user_id=user.pk, task_ids=assigned_ids),
-                project=project,
-                user=user,
-                now=now,
-            )
+            assigned = selectors.assigned_candidates(project=project, user_id=user.pk, task_ids=assigned_ids)
+            claimed = _claim_first(assigned, project=project, user=user, now=now)
             if claimed is not None:
                 return claimed
+            tried.append(assigned)
     if project.gold_ratio > 0:
         served = state.served
         if served is None:
@@ -144,18 +147,63 @@ def _serve(*, state: selectors.QueueState, project: Project, user, now) -> Assig
             claimed = _claim_first(gold, project=project, user=user, now=now, capped=False)
             if claimed is not None:
                 return claimed
-    passes = []
-    if selectors.expert_domains(skills):
-        passes.append(selectors.flagged_candidates(project=project, user_id=user.pk, skills=skills))
-        if project.assignment_policy == AssignmentPolicy.SKILL:
-            passes.append(selectors.expert_candidates(project=project, user_id=user.pk, skills=skills))
-    if project.assignment_policy != AssignmentPolicy.MANUAL:
-        passes.append(selectors.general_candidates(project=project, user_id=user.pk, skills=skills, now=now))
-    for candidates in passes:
+    for candidates in selectors.queue_passes(project=project, user_id=user.pk, skills=skills, now=now):
         claimed = _claim_first(candidates, project=project, user=user, now=now)
         if claimed is not None:
             return claimed
+        tried.append(candidates)
+    if settings.IS_POSTGRES:
+        return _claim_behind_locks(tried, project=project, user=user, now=now)
     return None
+
+
+def _claim_behind_locks(passes: list[selectors.Candidates], *, project: Project, user, now) -> Assignment | None:
+    """PostgreSQL, when every pass came up empty: a free task may sit behind a row lock.
+
+    ``SKIP LOCKED`` walks past task rows that another transaction holds for a moment (a submit
+    counting its annotation, another annotator's claim). Usually other rows are free; near the
+    end of a project the locked row can be the last one with a free slot, and the user would be
+    told the queue is empty while a slot is still open. So look for a free candidate without
+    locking; while there is one, pause briefly (the lock holder commits in milliseconds) and claim
+    again. Waiting on the lock instead (``FOR UPDATE`` without ``SKIP LOCKED``) would queue this
+    transaction behind others that may hold task rows it locked itself (the lazy expiry).
+    """
+    for attempt in range(1, LOCKED_RETRIES + 1):
+        behind = [candidates for candidates in passes if selectors.candidate_ids(candidates, 1)]
+        if not behind:
+            return None
+        time.sleep(LOCKED_PAUSE * attempt)
+        for candidates in behind:
+            claimed = claims.claim(candidates, project=project, user=user, now=now)
+            if claimed is not None:
+                return claimed
+    return None
+
+
+def tasks_held_by_others(*, project: Project, user, limit: int = 1000) -> int:
+    """How many tasks (up to ``limit``) the user's queue would hand them once other annotators'
+    live leases on them end (submitted, skipped or expired). Asked when the queue had nothing:
+    0 means the user is done; more means "ask again later". ``project`` needs its queue settings.
+    """
+    paused = Membership.objects.filter(project_id=project.pk, user_id=user.pk).values_list("queue_paused", flat=True)
+    paused = paused.first()
+    if paused or (paused is None and not user.is_superuser):
+        return 0
+    skills = {} if paused is None else selectors.user_skills(user_id=user.pk)
+    now = timezone.now()
+    passes = selectors.queue_passes(project=project, user_id=user.pk, skills=skills, now=now, leased_free=True)
+    assigned_ids = selectors.assigned_task_ids(project_id=project.pk, user_id=user.pk, limit=CANDIDATE_BATCH * 5)
+    if assigned_ids:
+        passes.insert(
+            0,
+            selectors.assigned_candidates(project=project, user_id=user.pk, task_ids=assigned_ids, leased_free=True),
+        )
+    waiting: set[int] = set()
+    for candidates in passes:
+        waiting.update(selectors.candidate_ids(candidates, limit - len(waiting)))
+        if len(waiting) >= limit:
+            break
+    return len(waiting)
 
 
 def task_next_for_user(*, project: Project, user) -> Assignment | None:

@@ -9,10 +9,13 @@ class DomainError(Exception):
     code = "invalid"
     status = 400
 
-    def __init__(self, message: str, *, fields: dict | None = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, fields: dict | None = None, code: str | None = None, extra: dict | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.fields = fields or {}
+        self.extra = extra or {}  # more members of the error object, beside code, message and fields
         if code:
             self.code = code
 
