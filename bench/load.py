@@ -23,6 +23,7 @@ import json
 import math
 import multiprocessing
 import os
+import random
 import statistics
 import threading
 import time
@@ -32,12 +33,15 @@ from bench.util import group_cpu_s, machine_busy_s, median, percentile, process_
 CORES = os.cpu_count() or 1
 
 
-def annotator_loop(port: int, key: str, project_id: int, result: dict, until: float | None, out: dict) -> None:
+def annotator_loop(
+    port: int, key: str, project_id: int, result: dict, until: float | None, out: dict, think_s: float = 0.0
+) -> None:
     """Next task (timed), then submit it; until the deadline (monotonic) or the queue is empty.
 
-    With ``until=None`` one untimed loop (the warm-up)."""
+    With ``until=None`` one untimed loop (the warm-up). ``think_s``: after each submit the
+    annotator pauses a random time (exponential, this mean) before asking for the next task."""
     if not out:
-        out.update(next_ms=[], submit_ms=[], tasks=[], errors=0, first_error="")
+        out.update(next_ms=[], submit_ms=[], tasks=[], errors=0, first_error="", rng=random.Random(key))
         out["conn"] = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn, next_ms, submit_ms, tasks = out["conn"], out["next_ms"], out["submit_ms"], out["tasks"]
     headers = {"Authorization": f"Token {key}", "Content-Type": "application/json"}
@@ -71,13 +75,17 @@ def annotator_loop(port: int, key: str, project_id: int, result: dict, until: fl
             out["first_error"] = out["first_error"] or f"submit {response.status}: {data[:200]!r}"
         if not timed:
             break
+        if think_s:
+            time.sleep(out["rng"].expovariate(1 / think_s))
 
 
-def _threads(port: int, keys: list[str], outs: list[dict], project_id: int, result: dict, until) -> dict:
+def _threads(
+    port: int, keys: list[str], outs: list[dict], project_id: int, result: dict, until, think_s: float = 0.0
+) -> dict:
     """A thread per annotator until ``until`` (``None``: one warm-up loop); with this process's CPU meanwhile."""
     cpu0, t0 = time.process_time(), time.monotonic()
     threads = [
-        threading.Thread(target=annotator_loop, args=(port, key, project_id, result, until, out))
+        threading.Thread(target=annotator_loop, args=(port, key, project_id, result, until, out, think_s))
         for key, out in zip(keys, outs, strict=True)
     ]
     for t in threads:
@@ -95,13 +103,13 @@ def _threads(port: int, keys: list[str], outs: list[dict], project_id: int, resu
     }
 
 
-def _client_process(queue, ready, go, until, port, keys, project_id, result) -> None:
+def _client_process(queue, ready, go, until, port, keys, project_id, result, think_s) -> None:
     """One client process: warm up, wait for the start, run its annotators, send back the timings."""
     outs = [{} for _ in keys]
     _threads(port, keys, outs, project_id, result, None)
     ready.wait()
     go.wait()
-    queue.put(_threads(port, keys, outs, project_id, result, until.value))
+    queue.put(_threads(port, keys, outs, project_id, result, until.value, think_s))
 
 
 class Usage:
@@ -161,20 +169,27 @@ def run_load(
     result: dict,
     server_pgid: int,
     client_threads: int = 0,
+    think_ms: float = 0.0,
 ) -> dict:
-    """``len(keys)`` annotators for ``seconds``; timings, duplicates and the CPU used, by part."""
+    """``len(keys)`` annotators for ``seconds``; timings, duplicates and the CPU used, by part.
+
+    ``think_ms``: each annotator's mean pause between a submit and its next next-task (0: none,
+    the closed loop that keeps the CPU saturated)."""
+    think_s = think_ms / 1000
     usage = Usage(server_pgid)
     procs = 1 if client_threads <= 0 else math.ceil(len(keys) / client_threads)
     if procs == 1:
         outs = [{} for _ in keys]
         _threads(port, keys, outs, project_id, result, None)
         usage.start()
-        summaries = [_threads(port, keys, outs, project_id, result, time.monotonic() + seconds)]
+        summaries = [_threads(port, keys, outs, project_id, result, time.monotonic() + seconds, think_s)]
     else:
         ctx = multiprocessing.get_context("spawn")
         queue, ready, go, until = ctx.Queue(), ctx.Barrier(procs + 1), ctx.Event(), ctx.Value("d", 0.0)
         children = [
-            ctx.Process(target=_client_process, args=(queue, ready, go, until, port, group, project_id, result))
+            ctx.Process(
+                target=_client_process, args=(queue, ready, go, until, port, group, project_id, result, think_s)
+            )
             for group in (keys[i::procs] for i in range(procs))
         ]
         for child in children:
@@ -190,6 +205,7 @@ def run_load(
     handed = [t for s in summaries for t in s["tasks"]]
     return {
         **figures,
+        "think_ms": think_ms,
         "client_procs": procs,
         "wall_s": max(s["wall_s"] for s in summaries),
         "next_ms": [x for s in summaries for x in s["next_ms"]],
@@ -206,14 +222,16 @@ def cost_figures(runs: list[dict], clients: int) -> dict:
 
     The bound is the mean latency a closed loop of ``clients`` cannot beat on this machine: the
     larger of one request's own server CPU and ``clients x CPU per request / cores`` (Little's
-    law with throughput at most cores / CPU per request); ``bound_left_ms`` the same with only the
-    cores the rest of the machine left (``cores - rest_cores``)."""
+    law with throughput at most cores / CPU per request), less the think time per request (half
+    a loop's: a loop is two requests); ``bound_left_ms`` the same with only the cores the rest of
+    the machine left (``cores - rest_cores``)."""
     parts = ("gunicorn", "postgres", "pg_other", "client")
     per_run = []
     for r in runs:
         n = len(r["next_ms"]) + len(r["submit_ms"])
         ms = {p: r["cpu_s"][p] * 1000 / n for p in parts if p in r["cpu_s"]}
         total, server = sum(ms.values()), sum(v for p, v in ms.items() if p != "client")
+        think = r.get("think_ms", 0.0) / 2
         per_run.append(
             {
                 "load_before": r["load_before"],
@@ -223,8 +241,8 @@ def cost_figures(runs: list[dict], clients: int) -> dict:
                 "rest_cores": r["rest_cores"],
                 "mean_ms": statistics.fmean(r["next_ms"] + r["submit_ms"]),
                 "p99_ms": percentile(r["next_ms"] + r["submit_ms"], 99),
-                "bound_ms": max(server, clients * total / CORES),
-                "bound_left_ms": max(server, clients * total / max(CORES - r["rest_cores"], 0.1)),
+                "bound_ms": max(server, clients * total / CORES - think),
+                "bound_left_ms": max(server, clients * total / max(CORES - r["rest_cores"], 0.1) - think),
             }
         )
     keys = [k for k in per_run[0] if all(k in f for f in per_run)]

@@ -118,6 +118,7 @@ def load_options(options, annotators: tuple[int, ...]) -> dict:
         "worker_class": worker_class,
         "annotators": [int(a) for a in sweep.split(",")],
         "client_threads": option(options, "client-threads", 0),
+        "think_ms": option(options, "think-ms", 0),
     }
 
 
@@ -133,6 +134,7 @@ def measured_run(opts: dict, clients: int, result: dict) -> dict:
             result=result,
             server_pgid=server.proc.pid,
             client_threads=opts["client_threads"],
+            think_ms=opts["think_ms"],
         )
     load["db_duplicates"] = db_duplicates(project_id)
     return load
@@ -172,6 +174,7 @@ def run(options) -> list[dict]:
                 "tasks": opts["n"],
                 "annotators": concurrency,
                 "gunicorn": shape(opts),
+                **({"think_ms": opts["think_ms"]} if opts["think_ms"] else {}),
                 "next_p50_ms": round(median([median(r["next_ms"]) for r in runs]), 1),
                 "next_p99_ms": round(median([percentile(r["next_ms"], 99) for r in runs]), 1),
                 "next_per_s": round(median([len(r["next_ms"]) / r["wall_s"] for r in runs])),

@@ -38,6 +38,7 @@ def run(options) -> list[dict]:
                 "tasks": opts["n"],
                 "clients": clients,
                 "gunicorn": shape(opts),
+                **({"think_ms": opts["think_ms"]} if opts["think_ms"] else {}),
                 "annotations_per_s": round(median([len(r["submit_ms"]) / r["wall_s"] for r in runs]), 1),
                 "submit_only_per_s": round(
                     median([clients * 1000 / median(r["submit_ms"]) for r in runs if r["submit_ms"]]), 1

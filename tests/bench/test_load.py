@@ -55,6 +55,15 @@ def test_cost_figures_bound_is_at_least_one_request_of_server_cpu(monkeypatch):
     assert figures["bound_ms"] == 5.1  # one client waits for its own request's server CPU, not half of it
 
 
+def test_cost_figures_bound_takes_off_the_think_time(monkeypatch):
+    monkeypatch.setattr(load, "CORES", 2)
+    run = {**_run(gunicorn=0.3, postgres=0.2, pg_other=0.0, client=0.05), "think_ms": 8.0}
+    figures = load.cost_figures([run], clients=8)
+    assert figures["bound_ms"] == 18.0  # 22 ms of CPU queueing less 4 ms thinking per request (8 per loop)
+    run["think_ms"] = 100.0
+    assert load.cost_figures([run], clients=8)["bound_ms"] == 5.0  # never below one request's server CPU
+
+
 @needs_proc
 def test_group_cpu_counts_every_process_of_the_group_and_the_machine_busy_time():
     # A process and its child, in a session of their own, each burn 0.3 s of CPU then sleep.
