@@ -89,8 +89,10 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-# Health checks: a kept connection is tested (SELECT 1) before the first query of each request or
-# job reuses it, so one broken while the database was away is replaced instead of failing once.
+# Health checks: a kept connection is tested before the first query of each request or job reuses
+# it, so one broken while the database was away is replaced instead of failing once. On PostgreSQL
+# the test asks the socket first and sends SELECT 1 only when something waits on it
+# (annotator/postgresql/base.py).
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
@@ -98,6 +100,8 @@ DATABASES = {
         conn_health_checks=env_bool("DB_CONN_HEALTH_CHECKS", True),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "annotator.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers work while one writer commits; IMMEDIATE transactions take the write
     # lock up front so two writers queue instead of failing with "database is locked".
@@ -108,7 +112,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": env_str("SQLITE_TEST_NAME", "") or None}
-IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+IS_POSTGRES = DATABASES["default"]["ENGINE"] in ("annotator.postgresql", "django.db.backends.postgresql")
 # The statements every API request runs are prepared once per connection (annotator/db.py). Turn
 # off behind a transaction-mode pooler that does not track prepared statements (PgBouncer < 1.21).
 DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)

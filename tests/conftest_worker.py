@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _database_url() -> str | None:
     conf = connection.settings_dict
-    if conf["ENGINE"].startswith("django.db.backends.postgresql"):
+    if connection.vendor == "postgresql":
         user = quote(conf.get("USER") or "")
         password = f":{quote(conf['PASSWORD'])}" if conf.get("PASSWORD") else ""
         auth = f"{user}{password}@" if user else ""

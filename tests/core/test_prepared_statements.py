@@ -3,6 +3,8 @@ connection on PostgreSQL, still logged and counted, and not prepared when turned
 
 from __future__ import annotations
 
+import select
+
 import pytest
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -91,6 +93,8 @@ def test_a_connection_broken_by_a_restart_is_replaced_before_the_hot_cursor_uses
     with other.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
     other.close()
+    # The next request comes once the server has closed the connection (its socket is readable).
+    assert select.select([connection.connection.fileno()], [], [], 10)[0]
     with hot_cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         assert cursor.fetchone()[0] != pid
