@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Subquery
 from django.urls import path
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -185,6 +185,22 @@ def task_for_user(request, task_id) -> tuple[Task, Membership]:
     return task, membership
 
 
+NO_TASK_RESPONSE = inline_serializer(
+    name="NoTaskError",
+    fields={
+        "error": inline_serializer(
+            name="NoTaskErrorBody",
+            fields={
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "fields": serializers.DictField(),
+                "held_by_others": serializers.IntegerField(min_value=0, max_value=1000, required=False),
+            },
+        )
+    },
+)
+
+
 def no_task_error(project, user) -> NoTaskAvailable:
     """The 404 of an empty queue. ``held_by_others`` tells "done" (0) from "ask again later": the
     number of tasks (up to 1000) the user would be handed once other annotators' leases on them
@@ -214,9 +230,11 @@ class NextTaskView(LeanPostView):
         responses={
             200: TaskWorkSerializer,
             404: OpenApiResponse(
+                response=NO_TASK_RESPONSE,
                 description="No task free for you (code `no_task`). `held_by_others` counts the tasks you could "
                 "still be handed once other annotators' leases on them end: 0 means you are done, more means ask "
-                "again later."
+                "again later. Also the 404 of an unknown project or a non-member (code `not_found`, no "
+                "`held_by_others`).",
             ),
         },
     )
