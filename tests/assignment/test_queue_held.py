@@ -134,12 +134,18 @@ class RowLock:
         self.thread.join(timeout=30)
 
 
-@pytest.mark.postgres
-@needs_postgres
-def test_a_free_task_behind_a_lock_is_leased_once_the_lock_goes(transactional_db, monkeypatch):
+@pytest.fixture
+def lone_task(transactional_db):
+    """A project at overlap 1 with one task and one annotator; (project, user, task)."""
     project = factories.ProjectFactory(overlap=1)
     user = factories.MembershipFactory(project=project, role=Role.ANNOTATOR).user
-    task = factories.TaskFactory(article__project=project)
+    return project, user, factories.TaskFactory(article__project=project)
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_a_free_task_behind_a_lock_is_leased_once_the_lock_goes(lone_task, monkeypatch):
+    project, user, task = lone_task
     pauses = []
 
     with RowLock(task.pk) as lock:
@@ -157,10 +163,8 @@ def test_a_free_task_behind_a_lock_is_leased_once_the_lock_goes(transactional_db
 
 @pytest.mark.postgres
 @needs_postgres
-def test_a_lock_that_outlasts_the_retries_is_ask_again_not_done(transactional_db, monkeypatch):
-    project = factories.ProjectFactory(overlap=1)
-    user = factories.MembershipFactory(project=project, role=Role.ANNOTATOR).user
-    task = factories.TaskFactory(article__project=project)
+def test_a_lock_that_outlasts_the_retries_is_ask_again_not_done(lone_task, monkeypatch):
+    project, user, task = lone_task
     pauses = []
     monkeypatch.setattr(services.time, "sleep", pauses.append)
     with RowLock(task.pk):

@@ -9,6 +9,8 @@ import pytest
 from django.conf import settings
 from django.db import connection, connections
 
+from annotator.db import hot_cursor
+
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.skipif(not settings.IS_POSTGRES, reason="needs a PostgreSQL connection to check"),
@@ -66,6 +68,15 @@ def test_a_connection_the_server_dropped_is_replaced_before_the_first_query(kept
     wait_readable()  # the server's "terminating connection" and end of file
     assert backend_pid() != pid
     assert checks == [1]  # SELECT 1 failed, so the connection was replaced
+
+
+def test_the_hot_cursor_checks_the_connection_as_djangos_cursor_does(kept):
+    pid, checks = kept
+    from_another_connection("SELECT pg_terminate_backend(%s)", [pid])
+    wait_readable()
+    with hot_cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone()[0] != pid
 
 
 def test_bytes_waiting_on_a_live_connection_take_the_full_check_and_keep_it(kept):

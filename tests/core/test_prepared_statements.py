@@ -3,8 +3,6 @@ connection on PostgreSQL, still logged and counted, and not prepared when turned
 
 from __future__ import annotations
 
-import select
-
 import pytest
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -73,28 +71,3 @@ def test_errors_are_translated(db):
     with pytest.raises(DatabaseError), transaction.atomic():
         with hot_cursor() as cursor:
             cursor.execute("SELECT no_such_column FROM projects_project")
-
-
-@pytest.mark.skipif(not settings.IS_POSTGRES, reason="needs a server connection that can break")
-@pytest.mark.django_db(transaction=True)
-def test_a_connection_broken_by_a_restart_is_replaced_before_the_hot_cursor_uses_it(monkeypatch):
-    """With health checks on, hot_cursor checks a kept connection as Django's cursor() does."""
-    monkeypatch.setitem(connection.settings_dict, "CONN_HEALTH_CHECKS", True)
-    connection.close()
-    connection.ensure_connection()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    connection.close_if_unusable_or_obsolete()  # a request ends: the next one health-checks
-    # The server drops the connection (a restart, seen from this process).
-    from django.db import connections
-
-    other = connections.create_connection("default")
-    with other.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-    other.close()
-    # The next request comes once the server has closed the connection (its socket is readable).
-    assert select.select([connection.connection.fileno()], [], [], 10)[0]
-    with hot_cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        assert cursor.fetchone()[0] != pid
