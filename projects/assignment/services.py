@@ -185,8 +185,8 @@ def tasks_held_by_others(*, project: Project, user, limit: int = 1000) -> int:
     live leases on them end (submitted, skipped or expired). Asked when the queue had nothing:
     0 means the user is done; more means "ask again later". ``project`` needs its queue settings.
     """
-    paused = Membership.objects.filter(project_id=project.pk, user_id=user.pk).values_list("queue_paused", flat=True)
-    paused = paused.first()
+    member = Membership.objects.filter(project_id=project.pk, user_id=user.pk)
+    paused = member.values_list("queue_paused", flat=True).first()  # None: not a member
     if paused or (paused is None and not user.is_superuser):
         return 0
     skills = {} if paused is None else selectors.user_skills(user_id=user.pk)
