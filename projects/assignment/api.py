@@ -195,6 +195,8 @@ NO_TASK_RESPONSE = inline_serializer(
                 "message": serializers.CharField(),
                 "fields": serializers.DictField(),
                 "held_by_others": serializers.IntegerField(min_value=0, max_value=1000, required=False),
+                "opens_later": serializers.IntegerField(min_value=0, max_value=1000, required=False),
+                "opens_at": serializers.DateTimeField(allow_null=True, required=False),
             },
         )
     },
@@ -202,18 +204,30 @@ NO_TASK_RESPONSE = inline_serializer(
 
 
 def no_task_error(project, user) -> NoTaskAvailable:
-    """The 404 of an empty queue. ``held_by_others`` tells "done" (0) from "ask again later": the
-    number of tasks (up to 1000) the user would be handed once other annotators' leases on them
-    end (submitted, skipped or expired)."""
-    held = services.tasks_held_by_others(project=project, user=user)
-    if held:
-        message = (
-            f"No task is free for you right now: {held} task{'s' if held != 1 else ''} you could take "
-            f"{'are' if held != 1 else 'is'} leased by other annotators. Ask again in a minute."
+    """The 404 of an empty queue, with what may still come (``services.QueueOutlook``): scripts ask
+    again while ``held_by_others`` or ``opens_later`` is above 0."""
+    outlook = services.queue_outlook(project=project, user=user)
+    parts = []
+    if outlook.held_by_others:
+        n = outlook.held_by_others
+        are = "are" if n != 1 else "is"
+        parts.append(f"{n} task{'s' if n != 1 else ''} you could take {are} leased by other annotators")
+    if outlook.opens_later:
+        n = outlook.opens_later
+        parts.append(
+            f"{n} task{'s' if n != 1 else ''} waiting for experts open{'s' if n == 1 else ''} to you from "
+            f"{outlook.opens_at:%Y-%m-%d %H:%M} UTC unless an expert takes {'it' if n == 1 else 'them'} first"
         )
+    if parts:
+        message = f"No task is free for you right now: {'; '.join(parts)}. Ask again later."
     else:
         message = "No more tasks for you in this project."
-    return NoTaskAvailable(message, extra={"held_by_others": held})
+    extra = {
+        "held_by_others": outlook.held_by_others,
+        "opens_later": outlook.opens_later,
+        "opens_at": outlook.opens_at.isoformat().replace("+00:00", "Z") if outlook.opens_at else None,
+    }
+    return NoTaskAvailable(message, extra=extra)
 
 
 class NextTaskView(LeanPostView):
@@ -232,9 +246,10 @@ class NextTaskView(LeanPostView):
             404: OpenApiResponse(
                 response=NO_TASK_RESPONSE,
                 description="No task free for you (code `no_task`). `held_by_others` counts the tasks you could "
-                "still be handed once other annotators' leases on them end: 0 means you are done, more means ask "
-                "again later. Also the 404 of an unknown project or a non-member (code `not_found`, no "
-                "`held_by_others`).",
+                "still be handed once other annotators' leases on them end; `opens_later` (skill-routed projects "
+                "with a fallback wait) the tasks reserved for experts that open to you from `opens_at` unless an "
+                "expert takes them. Both 0: you are done; otherwise ask again later. Also the 404 of an unknown "
+                "project or a non-member (code `not_found`, without these fields).",
             ),
         },
     )

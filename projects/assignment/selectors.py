@@ -189,6 +189,26 @@ def queue_passes(
     return passes
 
 
+def opening_later(*, project: Project, user_id: int, skills: dict, now: datetime) -> Candidates | None:
+    """Skill-routed projects with a fallback wait: tasks needing a domain the user is a generalist
+    in that are still inside the wait (experts have them first), with a slot not yet submitted.
+    Oldest first: the first one opens to the user first. None when nothing can open later."""
+    if project.assignment_policy != AssignmentPolicy.SKILL:
+        return None
+    routing = strategies.skill_routing(
+        skills=skills, fallback=project.skill_fallback, fallback_minutes=project.skill_fallback_minutes, now=now
+    )
+    if routing.fallback_cutoff is None or not routing.generalist_domains:
+        return None
+    term, values = _in("t.required_skill", routing.generalist_domains)
+    cutoff = connection.ops.adapt_datetimefield_value(routing.fallback_cutoff)
+    return _candidates(
+        _open(project=project, user_id=user_id, leased_free=True),
+        (["NOT t.is_flagged", "NOT t.is_gold", term, "t.created_at > %s"], [*values, cutoff]),
+        order="t.created_at ASC, t.id ASC",
+    )
+
+
 def candidate_ids(candidates: Candidates, limit: int) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(candidates.select(f"LIMIT {int(limit)}"), candidates.params)

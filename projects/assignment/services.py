@@ -15,7 +15,8 @@ claim is a conditional ``UPDATE`` that only succeeds while the slot is still fre
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -180,15 +181,40 @@ def _claim_behind_locks(passes: list[selectors.Candidates], *, project: Project,
     return None
 
 
-def tasks_held_by_others(*, project: Project, user, limit: int = 1000) -> int:
-    """How many tasks (up to ``limit``) the user's queue would hand them once other annotators'
-    live leases on them end (submitted, skipped or expired). Asked when the queue had nothing:
-    0 means the user is done; more means "ask again later". ``project`` needs its queue settings.
+@dataclass(frozen=True)
+class QueueOutlook:
+    """What an empty queue may still hand the user, asked after it had nothing for them.
+
+    ``held_by_others``: tasks (up to 1,000) they would be handed once other annotators' live
+    leases on them end (submitted, skipped or expired). ``opens_later``: in skill-routed projects
+    with a fallback wait, tasks needing a domain they are a generalist in, still reserved for
+    experts; the first opens to them at ``opens_at`` unless an expert takes it. Both 0: done.
     """
+
+    held_by_others: int = 0
+    opens_later: int = 0
+    opens_at: datetime | None = None
+
+    @property
+    def done(self) -> bool:
+        return not self.held_by_others and not self.opens_later
+
+
+def _count(passes: list[selectors.Candidates], limit: int) -> int:
+    found: set[int] = set()
+    for candidates in passes:
+        found.update(selectors.candidate_ids(candidates, limit - len(found)))
+        if len(found) >= limit:
+            break
+    return len(found)
+
+
+def queue_outlook(*, project: Project, user, limit: int = 1000) -> QueueOutlook:
+    """See ``QueueOutlook``. ``project`` needs its queue settings."""
     member = Membership.objects.filter(project_id=project.pk, user_id=user.pk)
     paused = member.values_list("queue_paused", flat=True).first()  # None: not a member
     if paused or (paused is None and not user.is_superuser):
-        return 0
+        return QueueOutlook()
     skills = {} if paused is None else selectors.user_skills(user_id=user.pk)
     now = timezone.now()
     passes = selectors.queue_passes(project=project, user_id=user.pk, skills=skills, now=now, leased_free=True)
@@ -198,12 +224,16 @@ def tasks_held_by_others(*, project: Project, user, limit: int = 1000) -> int:
             0,
             selectors.assigned_candidates(project=project, user_id=user.pk, task_ids=assigned_ids, leased_free=True),
         )
-    waiting: set[int] = set()
-    for candidates in passes:
-        waiting.update(selectors.candidate_ids(candidates, limit - len(waiting)))
-        if len(waiting) >= limit:
-            break
-    return len(waiting)
+    held = _count(passes, limit)
+    later = selectors.opening_later(project=project, user_id=user.pk, skills=skills, now=now)
+    if later is None or not (first := selectors.candidate_ids(later, 1)):
+        return QueueOutlook(held_by_others=held)
+    created = Task.objects.filter(pk=first[0]).values_list("created_at", flat=True).get()
+    return QueueOutlook(
+        held_by_others=held,
+        opens_later=_count([later], limit),
+        opens_at=created + timedelta(minutes=project.skill_fallback_minutes),
+    )
 
 
 def task_next_for_user(*, project: Project, user) -> Assignment | None:

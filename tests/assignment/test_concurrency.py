@@ -45,7 +45,8 @@ def annotate_until_done(user, project_id: int, outcome: dict, barrier: threading
         while True:
             response = client.post(f"/api/v1/projects/{project_id}/next-task/")
             if response.status_code == 404:
-                if not response.json()["error"]["held_by_others"]:
+                error = response.json()["error"]
+                if not error["held_by_others"] and not error["opens_later"]:
                     break  # done: nothing left that could come to this annotator
                 # Others hold the remaining slots; one may skip and free it. Ask again, as the
                 # 404's message says.

@@ -4,18 +4,24 @@ moment's row lock is still handed out (PostgreSQL's ``SKIP LOCKED`` walks past i
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.db import connections, transaction
+from django.utils import timezone
 
 from projects.assignment import services
 from projects.assignment.models import Task
-from projects.assignment.services import task_next_for_user, task_skip, tasks_held_by_others
+from projects.assignment.services import queue_outlook, task_next_for_user, task_skip
 from projects.core.models import AssignmentPolicy, Role
 from tests import factories
 
 pytestmark = pytest.mark.django_db
+
+
+def held(project, user) -> int:
+    return queue_outlook(project=project, user=user).held_by_others
 
 
 def next_task(client, project):
@@ -48,7 +54,8 @@ def test_a_slot_leased_by_another_is_ask_again_and_a_submitted_one_is_done(proje
 
     assert submit(first, one_slot.pk).status_code == 201
     done = next_task(second, project).json()["error"]
-    assert done["held_by_others"] == 0 and done["message"] == "No more tasks for you in this project."
+    assert done["message"] == "No more tasks for you in this project."
+    assert (done["held_by_others"], done["opens_later"], done["opens_at"]) == (0, 0, None)
 
 
 def test_a_skipped_slot_goes_to_the_one_who_was_told_to_ask_again(project, one_slot, client_for):
@@ -56,10 +63,10 @@ def test_a_skipped_slot_goes_to_the_one_who_was_told_to_ask_again(project, one_s
     other = factories.MembershipFactory(project=project, role=Role.ANNOTATOR).user
     assert task_next_for_user(project=project, user=holder).task_id == one_slot.pk
     assert task_next_for_user(project=project, user=other) is None
-    assert tasks_held_by_others(project=project, user=other) == 1
+    assert held(project, other) == 1
     task_skip(task=one_slot, user=holder)
     assert task_next_for_user(project=project, user=other).task_id == one_slot.pk
-    assert tasks_held_by_others(project=project, user=holder) == 0  # they passed on it for good
+    assert held(project, holder) == 0  # they passed on it for good
 
 
 def test_held_by_others_follows_the_users_routing(project):
@@ -74,16 +81,64 @@ def test_held_by_others_follows_the_users_routing(project):
     other_expert = factories.MembershipFactory(project=project, role=Role.ANNOTATOR).user
     factories.ProfileFactory(user=other_expert, skills={"medicine": "expert"})
     assert task_next_for_user(project=project, user=expert).task_id == medical.pk
-    assert tasks_held_by_others(project=project, user=other_expert) == 1
-    assert tasks_held_by_others(project=project, user=generalist) == 0  # it would never come to them
+    assert held(project, other_expert) == 1
+    assert held(project, generalist) == 0  # it would never come to them
+
+
+@pytest.fixture
+def waiting_for_experts(project):
+    """A skill-routed project whose generalists get medicine tasks after 60 minutes; one such task
+    created now, and a generalist in medicine."""
+    project.overlap = 1
+    project.assignment_policy = AssignmentPolicy.SKILL
+    project.skill_fallback = "after_wait"
+    project.skill_fallback_minutes = 60
+    project.save()
+    task = factories.TaskFactory(article__project=project, required_skill="medicine")
+    generalist = factories.MembershipFactory(project=project, role=Role.ANNOTATOR).user
+    factories.ProfileFactory(user=generalist, skills={"medicine": "generalist"})
+    return task, generalist
+
+
+def test_a_generalist_is_told_when_a_task_reserved_for_experts_opens(project, waiting_for_experts, client_for):
+    task, generalist = waiting_for_experts
+    client = client_for(generalist)
+    response = next_task(client, project)
+    assert response.status_code == 404
+    error = response.json()["error"]
+    opens_at = Task.objects.get(pk=task.pk).created_at + timedelta(minutes=60)
+    assert (error["held_by_others"], error["opens_later"]) == (0, 1)
+    assert error["opens_at"] == opens_at.isoformat().replace("+00:00", "Z")
+    assert f"opens to you from {opens_at:%Y-%m-%d %H:%M} UTC" in error["message"]
+
+    Task.objects.filter(pk=task.pk).update(created_at=timezone.now() - timedelta(minutes=61))
+    assert next_task(client, project).json()["id"] == task.pk  # the wait is over
+
+
+def test_an_expert_taking_the_reserved_task_leaves_the_generalist_done(project, waiting_for_experts):
+    task, generalist = waiting_for_experts
+    expert = factories.MembershipFactory(project=project, role=Role.ANNOTATOR).user
+    factories.ProfileFactory(user=expert, skills={"medicine": "expert"})
+    assert task_next_for_user(project=project, user=expert).task_id == task.pk
+    outlook = queue_outlook(project=project, user=generalist)
+    assert (outlook.held_by_others, outlook.opens_later) == (0, 1)  # the expert may still skip it
+    Task.objects.filter(pk=task.pk).update(submitted_count=1, leased_count=0, is_complete=True)
+    assert queue_outlook(project=project, user=generalist).done
+
+
+def test_without_a_fallback_nothing_opens_later(project, waiting_for_experts):
+    _, generalist = waiting_for_experts
+    project.skill_fallback = "never"
+    project.save(update_fields=["skill_fallback"])
+    assert queue_outlook(project=project, user=generalist).done
 
 
 def test_paused_members_and_outsiders_are_never_told_to_wait(project, one_slot, outsider):
     holder = factories.MembershipFactory(project=project, role=Role.ANNOTATOR).user
     paused = factories.MembershipFactory(project=project, role=Role.ANNOTATOR, queue_paused=True).user
     task_next_for_user(project=project, user=holder)
-    assert tasks_held_by_others(project=project, user=paused) == 0
-    assert tasks_held_by_others(project=project, user=outsider) == 0
+    assert held(project, paused) == 0
+    assert held(project, outsider) == 0
 
 
 def test_the_done_page_says_ask_again_while_others_hold_the_slot(project, one_slot, client):
@@ -97,6 +152,13 @@ def test_the_done_page_says_ask_again_while_others_hold_the_slot(project, one_sl
     Task.objects.filter(pk=one_slot.pk).update(submitted_count=1, leased_count=0, is_complete=True)
     page = client.get(f"/projects/{project.pk}/label/")
     assert b"No more tasks for you" in page.content and b"data-held-by-others" not in page.content
+
+
+def test_the_done_page_says_when_reserved_tasks_open(project, waiting_for_experts, client):
+    _, generalist = waiting_for_experts
+    client.force_login(generalist)
+    page = client.get(f"/projects/{project.pk}/label/")
+    assert b'data-opens-later="1"' in page.content and b"Nothing free for you right now" in page.content
 
 
 # --- a free task behind a row lock (PostgreSQL) ----------------------------------------------
@@ -169,7 +231,7 @@ def test_a_lock_that_outlasts_the_retries_is_ask_again_not_done(lone_task, monke
     monkeypatch.setattr(services.time, "sleep", pauses.append)
     with RowLock(task.pk):
         assert task_next_for_user(project=project, user=user) is None
-        assert tasks_held_by_others(project=project, user=user) == 1
+        assert held(project, user) == 1
     assert len(pauses) == services.LOCKED_RETRIES
     assert task_next_for_user(project=project, user=user).task_id == task.pk
 

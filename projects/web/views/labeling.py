@@ -16,7 +16,7 @@ from django.urls import path, reverse
 from projects.annotations.models import Annotation, AnnotationStatus
 from projects.assignment.api import task_for_user
 from projects.assignment.models import Assignment, AssignmentStatus, Task
-from projects.assignment.services import task_next_for_user, tasks_held_by_others
+from projects.assignment.services import queue_outlook, task_next_for_user
 from projects.core.exceptions import NotFound
 from projects.core.models import Project, Role
 from projects.core.schema import resolve_path
@@ -65,7 +65,7 @@ def label_start(request: HttpRequest, project_id: int) -> HttpResponse:
         {
             "project": project,
             "progress": progress_for(project=project, user=request.user),
-            "held_by_others": tasks_held_by_others(project=project, user=request.user),
+            "outlook": queue_outlook(project=project, user=request.user),
         },
     )
 
