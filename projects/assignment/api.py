@@ -225,7 +225,7 @@ def no_task_error(project, user) -> NoTaskAvailable:
     extra = {
         "held_by_others": outlook.held_by_others,
         "opens_later": outlook.opens_later,
-        "opens_at": outlook.opens_at.isoformat().replace("+00:00", "Z") if outlook.opens_at else None,
+        "opens_at": serializers.DateTimeField().to_representation(outlook.opens_at) if outlook.opens_at else None,
     }
     return NoTaskAvailable(message, extra=extra)
 

@@ -90,13 +90,17 @@ def _open(*, project: Project, user_id: int, leased_free: bool = False) -> tuple
     return [*where, "NOT t.is_complete", slot], [*params, project.overlap]
 
 
+def _skill_routing(*, project: Project, skills: dict, now: datetime) -> strategies.SkillRouting:
+    return strategies.skill_routing(
+        skills=skills, fallback=project.skill_fallback, fallback_minutes=project.skill_fallback_minutes, now=now
+    )
+
+
 def _routing(*, project: Project, skills: dict, now: datetime) -> tuple[list[str], list]:
     """The skill filter for unflagged tasks under the project's policy."""
     if project.assignment_policy != AssignmentPolicy.SKILL:
         return [], []
-    routing = strategies.skill_routing(
-        skills=skills, fallback=project.skill_fallback, fallback_minutes=project.skill_fallback_minutes, now=now
-    )
+    routing = _skill_routing(project=project, skills=skills, now=now)
     terms, params = ["t.required_skill = ''"], []
     if routing.expert_domains:
         term, values = _in("t.required_skill", routing.expert_domains)
@@ -195,9 +199,7 @@ def opening_later(*, project: Project, user_id: int, skills: dict, now: datetime
     Oldest first: the first one opens to the user first. None when nothing can open later."""
     if project.assignment_policy != AssignmentPolicy.SKILL:
         return None
-    routing = strategies.skill_routing(
-        skills=skills, fallback=project.skill_fallback, fallback_minutes=project.skill_fallback_minutes, now=now
-    )
+    routing = _skill_routing(project=project, skills=skills, now=now)
     if routing.fallback_cutoff is None or not routing.generalist_domains:
         return None
     term, values = _in("t.required_skill", routing.generalist_domains)
@@ -213,14 +215,6 @@ def candidate_ids(candidates: Candidates, limit: int) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(candidates.select(f"LIMIT {int(limit)}"), candidates.params)
         return [row[0] for row in cursor.fetchall()]
-
-
-def user_skills(*, user_id: int) -> dict:
-    """The user's skills by domain (``{}`` without a profile)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT skills FROM projects_annotatorprofile WHERE user_id = %s", [user_id])
-        row = cursor.fetchone()
-    return (_json(row[0]) or {}) if row else {}
 
 
 # --- the user's queue state -----------------------------------------------------------------
@@ -281,8 +275,13 @@ def queue_state_locked(*, project_id: int, user_id: int, now: datetime) -> Queue
     assigned anything and, in projects with gold, how many tasks they were served. Call inside a
     transaction. None when the user is not a member.
     """
+    return queue_state(project_id=project_id, user_id=user_id, now=now, lock=settings.IS_POSTGRES)
+
+
+def queue_state(*, project_id: int, user_id: int, now: datetime, lock: bool = False) -> QueueState | None:
+    """``queue_state_locked``'s row, read without the lock unless ``lock``."""
     with hot_cursor() as cursor:
-        sql = _STATE_SQL_LOCKING if settings.IS_POSTGRES else _STATE_SQL
+        sql = _STATE_SQL_LOCKING if lock else _STATE_SQL
         cursor.execute(sql, [connection.ops.adapt_datetimefield_value(now), project_id, user_id])
         row = cursor.fetchone()
     if row is None:

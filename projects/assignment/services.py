@@ -211,14 +211,21 @@ def _count(passes: list[selectors.Candidates], limit: int) -> int:
 
 def queue_outlook(*, project: Project, user, limit: int = 1000) -> QueueOutlook:
     """See ``QueueOutlook``. ``project`` needs its queue settings."""
-    member = Membership.objects.filter(project_id=project.pk, user_id=user.pk)
-    paused = member.values_list("queue_paused", flat=True).first()  # None: not a member
-    if paused or (paused is None and not user.is_superuser):
-        return QueueOutlook()
-    skills = {} if paused is None else selectors.user_skills(user_id=user.pk)
     now = timezone.now()
+    state = selectors.queue_state(project_id=project.pk, user_id=user.pk, now=now)
+    if state is None:
+        if not user.is_superuser:
+            return QueueOutlook()
+        state = selectors.QueueState(**_SUPERUSER_STATE)
+    if state.paused:
+        return QueueOutlook()
+    skills = state.skills
     passes = selectors.queue_passes(project=project, user_id=user.pk, skills=skills, now=now, leased_free=True)
-    assigned_ids = selectors.assigned_task_ids(project_id=project.pk, user_id=user.pk, limit=CANDIDATE_BATCH * 5)
+    assigned_ids = (
+        selectors.assigned_task_ids(project_id=project.pk, user_id=user.pk, limit=CANDIDATE_BATCH * 5)
+        if state.holds
+        else []
+    )
     if assigned_ids:
         passes.insert(
             0,
