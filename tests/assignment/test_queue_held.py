@@ -85,6 +85,21 @@ def test_held_by_others_follows_the_users_routing(project):
     assert held(project, generalist) == 0  # it would never come to them
 
 
+def test_in_a_manual_project_the_assigned_task_another_holds_is_ask_again(project, one_slot, manager):
+    from projects.assignment.bulk import tasks_assign
+
+    project.assignment_policy = AssignmentPolicy.MANUAL
+    project.save(update_fields=["assignment_policy"])
+    holder = factories.MembershipFactory(project=project, role=Role.ANNOTATOR).user
+    waiter = factories.MembershipFactory(project=project, role=Role.ANNOTATOR).user
+    unassigned = factories.MembershipFactory(project=project, role=Role.ANNOTATOR).user
+    tasks_assign(project=project, actor=manager, task_ids=[one_slot.pk], users=[holder, waiter])
+    assert task_next_for_user(project=project, user=holder).task_id == one_slot.pk
+    assert task_next_for_user(project=project, user=waiter) is None
+    assert held(project, waiter) == 1
+    assert held(project, unassigned) == 0  # manual: nothing comes to them unassigned
+
+
 @pytest.fixture
 def waiting_for_experts(project):
     """A skill-routed project whose generalists get medicine tasks after 60 minutes; one such task
