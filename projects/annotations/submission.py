@@ -35,10 +35,14 @@ from annotator.db import hot_cursor
 # Who may work on a task (``projects.assignment.api.task_for_user``'s rule): a member with the
 # reviewer role or above, or a member who holds or held it (an assignment or an annotation);
 # superusers who are not members. Others are answered 404, and their rows are never locked.
+# The subqueries name the task by its parameter, not by ``t.id``: correlated, PostgreSQL may run
+# them (a prepared statement's generic plan especially) as a hash of every assignment the user
+# ever had, a cost that grows with the annotator's history; this way each is one probe of a
+# unique (task, user) index, whatever the history.
 _VISIBLE = """CASE WHEN m.id IS NULL THEN %(superuser)s
     ELSE m.role IN ('reviewer', 'manager', 'admin')
-        OR EXISTS (SELECT 1 FROM assignment_assignment v WHERE v.task_id = t.id AND v.user_id = %(user)s)
-        OR EXISTS (SELECT 1 FROM annotations_annotation w WHERE w.task_id = t.id AND w.user_id = %(user)s)
+        OR EXISTS (SELECT 1 FROM assignment_assignment v WHERE v.task_id = %(task)s AND v.user_id = %(user)s)
+        OR EXISTS (SELECT 1 FROM annotations_annotation w WHERE w.task_id = %(task)s AND w.user_id = %(user)s)
     END"""
 _MEMBER = "LEFT JOIN projects_membership m ON m.project_id = t.project_id AND m.user_id = %(user)s"
 

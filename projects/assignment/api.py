@@ -161,9 +161,9 @@ def task_for_user(request, task_id) -> tuple[Task, Membership]:
         .annotate(
             member_id=Subquery(member.values("pk")[:1]),
             member_role=Subquery(member.values("role")[:1]),
-            had_it=Exists(Assignment.objects.filter(task=OuterRef("pk"), user_id=user.pk))
+            had_it=Exists(Assignment.objects.filter(task_id=task_pk, user_id=user.pk))
             # Annotations live in a higher app: reached through the reverse relation, as the serializer does.
-            | Exists(Task.annotations.rel.related_model.objects.filter(task=OuterRef("pk"), user_id=user.pk)),
+            | Exists(Task.annotations.rel.related_model.objects.filter(task_id=task_pk, user_id=user.pk)),
         )
         .filter(pk=task_pk)
         .first()

@@ -232,13 +232,18 @@ PROJECT_QUEUE_FIELDS = (
     "queue_order",
 )
 
+# "Holds anything" is two equality probes of (project, user, status), not ``status IN (...)``:
+# with the list, PostgreSQL may match only (project, user) in the index and filter the status,
+# reading every assignment the user ever had in the project on every next-task.
 _STATE_SQL = f"""
 SELECT m.id, m.role, m.queue_paused, pr.skills,
        {", ".join(f"p.{name}" for name in PROJECT_QUEUE_FIELDS)},
        EXISTS (SELECT 1 FROM assignment_assignment s
                WHERE s.project_id = m.project_id AND s.status = 'leased' AND s.expires_at <= %s),
        EXISTS (SELECT 1 FROM assignment_assignment h
-               WHERE h.project_id = m.project_id AND h.user_id = m.user_id AND h.status IN ('leased', 'assigned')),
+               WHERE h.project_id = m.project_id AND h.user_id = m.user_id AND h.status = 'leased')
+       OR EXISTS (SELECT 1 FROM assignment_assignment h
+                  WHERE h.project_id = m.project_id AND h.user_id = m.user_id AND h.status = 'assigned'),
        CASE WHEN p.gold_ratio > 0 THEN
            (SELECT count(*) FROM assignment_assignment g
             WHERE g.project_id = m.project_id AND g.user_id = m.user_id AND g.status <> 'assigned')
