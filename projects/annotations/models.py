@@ -51,7 +51,9 @@ class Annotation(models.Model):
         constraints = [models.UniqueConstraint(fields=["task", "user"], name="annotation_task_user_unique")]
         indexes = [
             models.Index(fields=["project", "status", "task"], name="annotation_export_idx"),
-            models.Index(fields=["project", "user", "status"], name="annotation_user_idx"),
+            # A user's annotations in a project, and "My submissions" newest first (a backward
+            # scan of the last two columns), so that page reads 50 rows, not the whole history.
+            models.Index(fields=["project", "user", "status", "submitted_at", "id"], name="annotation_user_idx"),
             models.Index(fields=["project", "review_state"], name="annotation_review_idx"),
             # The reviewer queue: a project's pending submissions, oldest first (partial: only the
             # backlog is indexed, so it stays small however many annotations are done).

@@ -115,3 +115,25 @@ def test_queue_state_probes_not_scans(veteran, project):
     project.save(update_fields=["gold_ratio"])
     read = history_rows_read(selectors._STATE_SQL_LOCKING, [timezone.now(), project.pk, user.pk])
     assert read <= 5, f"the queue state read {read} rows of the user's {HISTORY} tasks of history"
+
+
+def test_my_submissions_first_page_reads_a_page_not_the_history(veteran, project):
+    from types import SimpleNamespace
+
+    from projects.annotations.api import MyAnnotationsView
+
+    user, _ = veteran
+    view = MyAnnotationsView()
+    view.request = SimpleNamespace(project=project, user=user)
+    sql, params = view.get_queryset()[:50].query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    read, stack = 0, [plan[0]["Plan"]]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.get("Plans", []))
+        if node.get("Relation Name") == "annotations_annotation":
+            read += (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)) * node.get("Actual Loops", 1)
+    assert read <= 60, f"the first page read {read} of the user's {HISTORY} annotations"

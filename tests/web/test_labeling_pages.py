@@ -2,7 +2,7 @@ import pytest
 from django.test import Client
 
 from projects.annotations.models import AnnotationStatus
-from projects.assignment.models import Assignment
+from projects.assignment.models import Assignment, Task
 from projects.core.models import GuidelineVersion, Role
 from projects.core.services import project_update
 from tests import factories
@@ -92,7 +92,64 @@ def test_progress_counts(web, project, annotator):
     tasks[0].is_complete = True
     tasks[0].save()
     progress = web(annotator).get(f"/tasks/{tasks[0].pk}/label/").context["progress"]
-    assert progress == {"mine_done": 1, "mine_left": 2, "project_done": 1, "project_total": 3}
+    assert progress == {"mine_done": 1, "mine_left": 2, "project_done": 1, "project_total": 3, "approximate": False}
+
+
+def test_progress_in_a_large_project_is_shared_and_refreshed(web, project, annotator, monkeypatch):
+    from django.core.cache import cache
+
+    from projects.web.views import labeling
+
+    monkeypatch.setattr(labeling, "PROGRESS_EXACT_BELOW", 3)
+    cache.delete(f"labeling-progress:{project.pk}")
+    tasks = [factories.TaskFactory(article__project=project) for _ in range(4)]
+    factories.AnnotationFactory(task=tasks[0], user=annotator)
+    Assignment.objects.create(project=project, task=tasks[0], user=annotator, status="submitted")
+    Task.objects.filter(pk=tasks[0].pk).update(is_complete=True)
+    page = web(annotator).get(f"/tasks/{tasks[0].pk}/label/")
+    assert page.context["progress"] == {
+        "mine_done": 1,
+        "mine_left": 3,  # the project's open tasks
+        "project_done": 1,
+        "project_total": 4,
+        "approximate": True,
+    }
+    assert "3 open in the project" in page.content.decode()
+    # Another task completes: the project's figures are the shared count until it expires; the
+    # user's own "done" is exact at once.
+    factories.AnnotationFactory(task=tasks[1], user=annotator)
+    Task.objects.filter(pk=tasks[1].pk).update(is_complete=True)
+    progress = web(annotator).get(f"/tasks/{tasks[0].pk}/label/").context["progress"]
+    assert (progress["mine_done"], progress["project_done"], progress["mine_left"]) == (2, 1, 3)
+    cache.delete(f"labeling-progress:{project.pk}")  # as when PROGRESS_CACHE_SECONDS have passed
+    progress = web(annotator).get(f"/tasks/{tasks[0].pk}/label/").context["progress"]
+    assert (progress["mine_done"], progress["project_done"], progress["mine_left"]) == (2, 2, 2)
+
+
+def test_progress_in_a_small_project_is_never_cached(web, project, annotator):
+    tasks = [factories.TaskFactory(article__project=project) for _ in range(2)]
+    Assignment.objects.create(project=project, task=tasks[0], user=annotator, status="leased")
+    assert web(annotator).get(f"/tasks/{tasks[0].pk}/label/").context["progress"]["project_done"] == 0
+    Task.objects.filter(pk=tasks[1].pk).update(is_complete=True)
+    progress = web(annotator).get(f"/tasks/{tasks[0].pk}/label/").context["progress"]
+    assert (progress["project_done"], progress["mine_left"], progress["approximate"]) == (1, 1, False)
+
+
+def test_progress_counts_while_the_cache_is_down(web, project, annotator, monkeypatch):
+    from projects.web.views import labeling
+
+    class Down:
+        def get(self, *args, **kwargs):
+            raise ConnectionError("cache down")
+
+        set = get
+
+    monkeypatch.setattr(labeling, "cache", Down())
+    monkeypatch.setattr(labeling, "PROGRESS_EXACT_BELOW", 1)
+    task = factories.TaskFactory(article__project=project)
+    Assignment.objects.create(project=project, task=task, user=annotator, status="leased")
+    progress = web(annotator).get(f"/tasks/{task.pk}/label/").context["progress"]
+    assert (progress["project_total"], progress["mine_left"]) == (1, 1)
 
 
 def test_reviewer_may_open_any_task(web, project, reviewer):

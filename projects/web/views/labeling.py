@@ -8,6 +8,7 @@ server hands it everything through ``json_script`` and the JS talks to the REST 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -23,18 +24,55 @@ from projects.core.schema import resolve_path
 from projects.web.colors import schema_colors
 from projects.web.views.common import project_for_page
 
+# Progress on the labeling page, which an annotator loads for every task. Counting a project's
+# tasks reads an index entry per task (about 50 ms per 100,000 tasks on PostgreSQL), so in
+# projects of PROGRESS_EXACT_BELOW tasks or more the project's two figures come from one count
+# shared by everybody for PROGRESS_CACHE_SECONDS (Django's cache: Redis when configured), and the
+# user's "open" figure is the project's open tasks: an exact one would need every task the user
+# ever finished checked against the tasks still open. The user's own "done" stays exact (one
+# index range of their history).
+PROGRESS_EXACT_BELOW = 20_000
+PROGRESS_CACHE_SECONDS = 15
 
-def progress_for(*, project: Project, user) -> dict[str, int]:
-    """Done and remaining for the user, and for the project (tasks complete / total)."""
+
+def project_task_counts(project: Project) -> tuple[int, int]:
+    """(tasks, complete tasks) of the project; cached a few seconds for large projects."""
+    key = f"labeling-progress:{project.pk}"
+    try:
+        cached = cache.get(key)
+    except Exception:  # noqa: BLE001 - the cache (Redis) is down: count
+        cached = None
+    if cached is not None:
+        return tuple(cached)
     tasks = Task.objects.filter(project=project)
-    finished_by_me = Assignment.objects.filter(
-        project=project, user=user, status__in=[AssignmentStatus.SUBMITTED, AssignmentStatus.SKIPPED]
-    ).values("task_id")
+    counts = (tasks.count(), tasks.filter(is_complete=True).count())
+    if counts[0] >= PROGRESS_EXACT_BELOW:
+        try:
+            cache.set(key, counts, PROGRESS_CACHE_SECONDS)
+        except Exception:  # noqa: BLE001
+            pass
+    return counts
+
+
+def progress_for(*, project: Project, user) -> dict:
+    """Done and open for the user, and for the project (tasks complete / total). ``approximate``:
+    a large project's figures, up to PROGRESS_CACHE_SECONDS old, "open" being the project's."""
+    total, done = project_task_counts(project)
+    mine_done = Annotation.objects.filter(project=project, user=user, status=AnnotationStatus.SUBMITTED).count()
+    approximate = total >= PROGRESS_EXACT_BELOW
+    if approximate:
+        mine_left = total - done
+    else:
+        finished_by_me = Assignment.objects.filter(
+            project=project, user=user, status__in=[AssignmentStatus.SUBMITTED, AssignmentStatus.SKIPPED]
+        ).values("task_id")
+        mine_left = Task.objects.filter(project=project, is_complete=False).exclude(pk__in=finished_by_me).count()
     return {
-        "mine_done": Annotation.objects.filter(project=project, user=user, status=AnnotationStatus.SUBMITTED).count(),
-        "mine_left": tasks.filter(is_complete=False).exclude(pk__in=finished_by_me).count(),
-        "project_done": tasks.filter(is_complete=True).count(),
-        "project_total": tasks.count(),
+        "mine_done": mine_done,
+        "mine_left": mine_left,
+        "project_done": done,
+        "project_total": total,
+        "approximate": approximate,
     }
 
 
