@@ -34,7 +34,15 @@ class LabelSchemaField(serializers.JSONField):
     """The label schema, validated by ``projects.core.schema`` in the service."""
 
 
+class ProjectListSerializer(serializers.ListSerializer):
+    def to_representation(self, data):
+        return super().to_representation(selectors.attach_counts(data.all() if hasattr(data, "all") else data))
+
+
 class ProjectSerializer(serializers.ModelSerializer):
+    """A project with its counts (``selectors.attach_counts``: exact in projects under 20,000
+    tasks and articles, up to 15 s old above)."""
+
     label_schema = LabelSchemaField()
     article_count = serializers.IntegerField(read_only=True)
     task_count = serializers.IntegerField(read_only=True)
@@ -71,6 +79,12 @@ class ProjectSerializer(serializers.ModelSerializer):
             "my_role",
         )
         read_only_fields = ("guidelines_version", "schema_version", "created_at", "updated_at")
+        list_serializer_class = ProjectListSerializer
+
+    def to_representation(self, instance: Project) -> dict:
+        if not hasattr(instance, "task_count"):
+            selectors.attach_counts([instance])
+        return super().to_representation(instance)
 
     def get_my_role(self, project: Project) -> str | None:
         memberships = self.context.get("roles", {})

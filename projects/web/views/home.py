@@ -17,7 +17,7 @@ from projects.web.views.common import project_for_page
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    projects = selectors.projects_visible_to(user=request.user)
+    projects = selectors.attach_counts(selectors.projects_visible_to(user=request.user))
     roles = dict(request.user.memberships.values_list("project_id", "role"))
     rows = [(p, roles.get(p.pk, Role.ADMIN if request.user.is_superuser else "")) for p in projects]
     return render(request, "web/home.html", {"rows": rows})
@@ -26,7 +26,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def project_overview(request: HttpRequest, project_id: int) -> HttpResponse:
     project, membership = project_for_page(request, project_id, Role.ANNOTATOR)
-    project = selectors.projects_visible_to(user=request.user).get(pk=project.pk)
+    (project,) = selectors.attach_counts([project])
     return render(
         request,
         "web/project.html",
