@@ -9,7 +9,8 @@ annotator-facing requests below runs ``--repeat`` times for each of them (defaul
 the figures are medians: the PostgreSQL backend's CPU per request (``/proc/<pid>/schedstat``),
 the Python CPU per request and the statements. ``db_ratio`` is veteran / new: a request whose
 cost grows with the user's history stands out, one that grows with the project's size costs
-as much for both.
+as much for both. ``--retrain-every N`` gives the project a trained-model labeler that retrains
+every N submissions, so each submit runs the retraining check (``projects.prelabel.training``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ def run(options) -> list[dict]:
     n = options.n or 100_000
     repeat = options.repeat if options.repeat and options.repeat != 3 else 5
     project_id, _ = prepare(n, 1)
+    from projects.prelabel.models import Labeler
+
+    Labeler.objects.filter(project_id=project_id).delete()
+    if retrain_every := option(options, "retrain-every", 0):
+        Labeler.objects.create(
+            project_id=project_id, name="bench-retrain", kind="sklearn", config={"retrain_every": retrain_every}
+        )
     users = {}
     for name in ("new", "veteran"):
         user = UserFactory(username=f"bench-history-{name}")

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -91,11 +92,26 @@ def _retraining_labelers(project_id: int) -> list[tuple[int, int]]:
     ]
 
 
+# How many first submissions a project has had since its last trained model, kept in Django's
+# cache (Redis when configured: one INCR per submission) so that a submission does not count the
+# project's annotations, which reads an index entry per annotation (about 14 ms per 100,000 on
+# PostgreSQL). The figure is taken from the database when missing, when it reaches the
+# labeler's ``retrain_every`` (the trigger always decides on an exact count) and at least every
+# RETRAIN_RESYNC_SECONDS, which also catches annotations that arrive without a submission
+# event (imports, deletions).
+RETRAIN_RESYNC_SECONDS = 60
+
+
+def _retrain_pending_key(project_id: int) -> str:
+    return f"retrain-pending:{project_id}"
+
+
 def retrain_on_submissions(name: str, project_id: int, data: dict) -> None:
     """Event handler: retrain when ``retrain_every`` new annotations arrived since the last model.
 
     It runs on every submission, so which labelers retrain is memoized per project
-    (``projects.prelabel.apps`` drops the memo when a labeler changes): no query when none do.
+    (``projects.prelabel.apps`` drops the memo when a labeler changes): no query when none do;
+    and the submissions since the last model are counted in the cache (see above).
     """
     if name != "annotation.submitted" or not data.get("first", True):
         return
@@ -103,9 +119,24 @@ def retrain_on_submissions(name: str, project_id: int, data: dict) -> None:
     if not labelers:
         return
     every = min(n for _, n in labelers)
+    key = _retrain_pending_key(project_id)
+    try:
+        pending = cache.incr(key)
+    except ValueError:  # not counted yet, or the resync window ended
+        pending = None
+    except Exception:  # noqa: BLE001 - the cache (Redis) is down: count in the database
+        pending = None
+    if pending is not None and pending < every:
+        return
     last = TrainedModel.objects.filter(project_id=project_id).values_list("annotation_count", flat=True).first() or 0
     submitted = Annotation.objects.filter(project_id=project_id, status=AnnotationStatus.SUBMITTED).count()
-    if submitted - last >= every:
+    behind = submitted - last
+    if behind >= every:
         labeler = Labeler.objects.filter(pk=labelers[0][0], is_active=True).first()
         if labeler is not None:
             model_train_request(project=Project.objects.get(pk=project_id), actor=None, labeler=labeler)
+        behind = 0  # the next check after ``every`` more, or the resync: by then the model may be in
+    try:
+        cache.set(key, behind, RETRAIN_RESYNC_SECONDS)
+    except Exception:  # noqa: BLE001
+        pass

@@ -144,6 +144,60 @@ def test_retrains_every_n_submissions_with_debounce(
     assert TrainedModel.objects.get(project=project).annotation_count == 3
 
 
+def test_submissions_are_counted_in_the_cache_not_in_the_database(project, prelabel_admin, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    services.labeler_save(project=project, actor=prelabel_admin, name="m", kind="sklearn", config={"retrain_every": 5})
+    queued = []
+    monkeypatch.setattr(training, "model_train_request", lambda **kwargs: queued.append(kwargs) or True)
+    counts = []
+    for i in range(12):
+        annotate(project, BUSINESS + str(i), "business")
+        with CaptureQueriesContext(connection) as queries:
+            training.retrain_on_submissions("annotation.submitted", project.pk, {"first": True})
+        counts.append(sum("COUNT(*)" in q["sql"] and "annotations_annotation" in q["sql"] for q in queries))
+    # Counted on the first event (nothing in the cache), then at the 5th submission (trigger) and
+    # 5 submissions after the trigger (the model has not landed, so it asks again: debounced).
+    assert [i + 1 for i, n in enumerate(counts) if n] == [1, 5, 10]
+    assert len(queued) == 2
+
+
+def test_annotations_added_without_events_are_caught_at_the_resync(project, prelabel_admin, monkeypatch):
+    from django.core.cache import cache
+
+    services.labeler_save(project=project, actor=prelabel_admin, name="m", kind="sklearn", config={"retrain_every": 4})
+    queued = []
+    monkeypatch.setattr(training, "model_train_request", lambda **kwargs: queued.append(kwargs) or True)
+    annotate(project, BUSINESS, "business")
+    training.retrain_on_submissions("annotation.submitted", project.pk, {"first": True})  # 1 behind
+    for i in range(3):  # imported: no submission events
+        annotate(project, POLITICS + str(i), "politics")
+    training.retrain_on_submissions("annotation.submitted", project.pk, {"first": True})  # counter: 2
+    assert queued == []
+    cache.delete(training._retrain_pending_key(project.pk))  # RETRAIN_RESYNC_SECONDS have passed
+    training.retrain_on_submissions("annotation.submitted", project.pk, {"first": True})
+    assert len(queued) == 1  # the database has 4 since the (absent) last model
+
+
+def test_retraining_checks_the_database_while_the_cache_is_down(project, prelabel_admin, monkeypatch):
+    class Down:
+        def incr(self, *args, **kwargs):
+            raise ConnectionError("cache down")
+
+        set = incr
+
+    services.labeler_save(project=project, actor=prelabel_admin, name="m", kind="sklearn", config={"retrain_every": 2})
+    queued = []
+    monkeypatch.setattr(training, "model_train_request", lambda **kwargs: queued.append(kwargs) or True)
+    monkeypatch.setattr(training, "cache", Down())
+    annotate(project, BUSINESS, "business")
+    training.retrain_on_submissions("annotation.submitted", project.pk, {"first": True})
+    annotate(project, POLITICS, "politics")
+    training.retrain_on_submissions("annotation.submitted", project.pk, {"first": True})
+    assert len(queued) == 1
+
+
 def test_the_handler_is_subscribed_in_ready():
     assert training.retrain_on_submissions in events._handlers
 
