@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from projects.annotations.models import Annotation, AnnotationStatus, Review, ReviewState, TaskLabel
@@ -73,10 +73,6 @@ def review_counts(*, project: Project) -> dict[str, int]:
     return {row["review_state"] or "none": row["n"] for row in rows}
 
 
-def _comparable() -> Q:
-    return Q(annotations__status=AnnotationStatus.SUBMITTED) & ~Q(annotations__review_state=ReviewState.REJECTED)
-
-
 def task_disagreement(*, task: Task) -> tuple[list[Annotation], list[str]]:
     """The task's submitted (not rejected) annotations and the fields on which they differ."""
     annotations = list(
@@ -97,19 +93,24 @@ def tasks_with_disagreement(
     ``annotations`` and ``label``. One call scans at most ``ADJUDICATION_SCAN_LIMIT`` candidate
     tasks, so ``next_after`` may be set even when fewer than ``limit`` rows came back.
     """
+    # From the annotations, not the tasks: the (project, status, task) index walks only submitted
+    # annotations, in task order, so a project with few annotated tasks is not read task by task
+    # (100,000 tasks, 20,000 annotations: 124 ms became a few).
     candidates = (
-        Task.objects.filter(project=project, pk__gt=after)
-        .annotate(n=Count("annotations", filter=_comparable()))
+        Annotation.objects.filter(project=project, status=AnnotationStatus.SUBMITTED, task_id__gt=after)
+        .exclude(review_state=ReviewState.REJECTED)
+        .values("task_id")
+        .annotate(n=Count("id"))
         .filter(n__gte=2)
-        .order_by("id")
+        .order_by("task_id")
     )
     if not include_adjudicated:
-        candidates = candidates.filter(label__isnull=True)
+        candidates = candidates.exclude(Exists(TaskLabel.objects.filter(task_id=OuterRef("task_id"))))
     rows: list[dict] = []
     scanned = 0
     last_id = after
     while len(rows) < limit and scanned < ADJUDICATION_SCAN_LIMIT:
-        batch = list(candidates.filter(pk__gt=last_id).values_list("id", flat=True)[:CHUNK])
+        batch = list(candidates.filter(task_id__gt=last_id).values_list("task_id", flat=True)[:CHUNK])
         if not batch:
             return rows, None
         grouped: dict[int, list[Annotation]] = {task_id: [] for task_id in batch}
@@ -137,5 +138,5 @@ def tasks_with_disagreement(
                 )
                 if len(rows) >= limit:
                     break
-    more = candidates.filter(pk__gt=last_id).exists()
+    more = candidates.filter(task_id__gt=last_id).exists()
     return rows, last_id if more else None

@@ -43,6 +43,21 @@ def test_disagreements_are_listed_for_reviewers(client_for, project, reviewer, s
     assert body["next_after"] is None
 
 
+def test_only_submitted_unrejected_annotations_of_the_project_count(client_for, project, reviewer, split_task):
+    task, one, two = split_task
+    url = f"/api/v1/projects/{project.pk}/adjudication/"
+    # A third, agreeing draft and another project's disagreeing task change nothing.
+    factories.AnnotationFactory(task=task, result={"topic": "business"}, status="draft", user__username="ann3")
+    elsewhere = factories.TaskFactory()
+    factories.AnnotationFactory(task=elsewhere, result={"topic": "business"})
+    factories.AnnotationFactory(task=elsewhere, result={"topic": "politics"})
+    assert [row["task_id"] for row in client_for(reviewer).get(url).json()["results"]] == [task.pk]
+    # With one of the two rejected, a single comparable annotation is left: nothing to adjudicate.
+    two.review_state = ReviewState.REJECTED
+    two.save()
+    assert client_for(reviewer).get(url).json()["results"] == []
+
+
 def test_disagreement_list_pages_with_after(client_for, project, reviewer):
     tasks = []
     for _ in range(3):
