@@ -315,3 +315,24 @@ def assigned_task_ids(*, project_id: int, user_id: int, limit: int) -> list[int]
             [project_id, user_id],
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+# The distinct values of an indexed column by skipping through the index (a "loose index scan"):
+# one probe of (project, required_skill, id) per value, instead of reading the index entry of
+# every task (about 12 ms per 100,000 tasks). Both databases run recursive CTEs.
+_SKILLS_SQL = """
+WITH RECURSIVE s(skill, n) AS (
+    SELECT (SELECT min(required_skill) FROM assignment_task WHERE project_id = %s AND required_skill > ''), 1
+    UNION ALL
+    SELECT (SELECT min(required_skill) FROM assignment_task WHERE project_id = %s AND required_skill > s.skill), n + 1
+    FROM s WHERE s.skill IS NOT NULL AND n < %s
+)
+SELECT skill FROM s WHERE skill IS NOT NULL ORDER BY n
+"""
+
+
+def required_skills(*, project_id: int, limit: int = 200) -> list[str]:
+    """The skills the project's tasks require, sorted, at most ``limit`` of them."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SKILLS_SQL, [project_id, project_id, limit])
+        return [row[0] for row in cursor.fetchall()]

@@ -16,8 +16,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
 from annotator.api import CappedCountPaginator
-from projects.assignment import bulk, manager, strategies
-from projects.assignment.models import Task
+from projects.assignment import bulk, manager, selectors, strategies
 from projects.core.exceptions import DomainError
 from projects.core.models import Role
 from projects.web.views.common import project_for_page
@@ -82,13 +81,7 @@ def tasks_page(request: HttpRequest, project_id: int) -> HttpResponse:
     filters = _filters_of(request.GET)
     ordering = {"ordering": request.GET["ordering"]} if request.GET.get("ordering") else {}
     base_query = urlencode({**filters, **ordering})
-    skills = (
-        Task.objects.filter(project=project)
-        .exclude(required_skill="")
-        .order_by("required_skill")
-        .values_list("required_skill", flat=True)
-        .distinct()[:200]
-    )
+    skills = selectors.required_skills(project_id=project.pk)
     return render(
         request,
         "web/tasks/tasks.html",
