@@ -18,6 +18,21 @@ def _fresh_cache():
     yield
 
 
+class _CacheDown:
+    """A cache every call of which fails, as Django's Redis cache does while Redis is down."""
+
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise ConnectionError("cache down")
+
+        return fail
+
+
+@pytest.fixture
+def cache_down():
+    return _CacheDown()
+
+
 @pytest.fixture
 def project(db):
     return factories.ProjectFactory()

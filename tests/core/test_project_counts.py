@@ -73,14 +73,8 @@ def test_pages_show_the_counts(web_client, project, annotator):
     assert [row[0].task_count for row in home.context["rows"]] == [2]
 
 
-def test_counts_while_the_cache_is_down(client_for, project, annotator, monkeypatch):
-    class Down:
-        def get_many(self, *args, **kwargs):
-            raise ConnectionError("cache down")
-
-        set_many = get_many
-
-    monkeypatch.setattr(selectors, "cache", Down())
+def test_counts_while_the_cache_is_down(client_for, project, annotator, monkeypatch, cache_down):
+    monkeypatch.setattr(selectors, "cache", cache_down)
     monkeypatch.setattr(selectors, "COUNTS_EXACT_BELOW", 1)
     factories.TaskFactory.create_batch(2, article__project=project)
     assert counts(client_for(annotator).get(f"/api/v1/projects/{project.pk}/").json()) == (2, 2, 0, 0)

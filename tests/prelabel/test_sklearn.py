@@ -180,17 +180,11 @@ def test_annotations_added_without_events_are_caught_at_the_resync(project, prel
     assert len(queued) == 1  # the database has 4 since the (absent) last model
 
 
-def test_retraining_checks_the_database_while_the_cache_is_down(project, prelabel_admin, monkeypatch):
-    class Down:
-        def incr(self, *args, **kwargs):
-            raise ConnectionError("cache down")
-
-        set = incr
-
+def test_retraining_checks_the_database_while_the_cache_is_down(project, prelabel_admin, monkeypatch, cache_down):
     services.labeler_save(project=project, actor=prelabel_admin, name="m", kind="sklearn", config={"retrain_every": 2})
     queued = []
     monkeypatch.setattr(training, "model_train_request", lambda **kwargs: queued.append(kwargs) or True)
-    monkeypatch.setattr(training, "cache", Down())
+    monkeypatch.setattr(training, "cache", cache_down)
     annotate(project, BUSINESS, "business")
     training.retrain_on_submissions("annotation.submitted", project.pk, {"first": True})
     annotate(project, POLITICS, "politics")

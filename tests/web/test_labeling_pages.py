@@ -135,16 +135,10 @@ def test_progress_in_a_small_project_is_never_cached(web, project, annotator):
     assert (progress["project_done"], progress["mine_left"], progress["approximate"]) == (1, 1, False)
 
 
-def test_progress_counts_while_the_cache_is_down(web, project, annotator, monkeypatch):
+def test_progress_counts_while_the_cache_is_down(web, project, annotator, monkeypatch, cache_down):
     from projects.web.views import labeling
 
-    class Down:
-        def get(self, *args, **kwargs):
-            raise ConnectionError("cache down")
-
-        set = get
-
-    monkeypatch.setattr(labeling, "cache", Down())
+    monkeypatch.setattr(labeling, "cache", cache_down)
     monkeypatch.setattr(labeling, "PROGRESS_EXACT_BELOW", 1)
     task = factories.TaskFactory(article__project=project)
     Assignment.objects.create(project=project, task=task, user=annotator, status="leased")
