@@ -1,8 +1,10 @@
 """Progress of a project: per project, per annotator and per required skill.
 
 Done, in progress, remaining, review backlog, and the median time per task (annotation
-``lead_time``). A handful of grouped queries whatever the project size; the median is
-``percentile_cont`` on PostgreSQL and computed in Python on SQLite.
+``lead_time``). A handful of grouped queries whatever the project size: one pass over the
+tasks (per skill, summed for the project) and one per grouping of the submitted annotations
+(project, annotator, skill), the median in the same pass (``percentile_cont``) on PostgreSQL
+and computed in Python on SQLite.
 """
 
 from __future__ import annotations
@@ -35,16 +37,15 @@ def _submitted(project: Project):
 
 def _grouped(qs, key: str) -> dict:
     """{key: {"done", "review_backlog", "median_seconds"}} over submitted annotations."""
-    rows = (
-        qs.values(key)
-        .order_by()
-        .annotate(done=Count("pk"), review_backlog=Count("pk", filter=Q(review_state="pending")))
-    )
-    out = {r[key]: {"done": r["done"], "review_backlog": r["review_backlog"], "median_seconds": None} for r in rows}
-    if settings.IS_POSTGRES:
-        for r in qs.values(key).order_by().annotate(m=Median("lead_time")):
-            out[r[key]]["median_seconds"] = _round(r["m"])
-    else:
+    aggregates = {"done": Count("pk"), "review_backlog": Count("pk", filter=Q(review_state="pending"))}
+    if settings.IS_POSTGRES:  # the median in the same pass over the annotations
+        aggregates["m"] = Median("lead_time")
+    rows = qs.values(key).order_by().annotate(**aggregates)
+    out = {
+        r[key]: {"done": r["done"], "review_backlog": r["review_backlog"], "median_seconds": _round(r.get("m"))}
+        for r in rows
+    }
+    if not settings.IS_POSTGRES:
         times: dict = defaultdict(list)
         for k, t in qs.values_list(key, "lead_time").iterator(chunk_size=5000):
             times[k].append(t)
@@ -57,19 +58,22 @@ def _round(value: float | None) -> float | None:
     return round(value, 2) if value is not None else None
 
 
-def _task_counts(qs) -> dict:
-    return qs.aggregate(
-        tasks=Count("pk"),
-        completed=Count("pk", filter=Q(is_complete=True)),
-        in_progress=Count("pk", filter=Q(is_complete=False) & (Q(submitted_count__gt=0) | Q(leased_count__gt=0))),
-        flagged=Count("pk", filter=Q(is_flagged=True)),
-    )
-
-
 def project_progress(*, project: Project) -> dict:
     now = timezone.now()
     tasks = Task.objects.filter(project=project)
-    totals = _task_counts(tasks)
+    # One pass over the tasks, per required skill; the project's figures are their sums.
+    per_skill_tasks = list(
+        tasks.values("required_skill")
+        .order_by("required_skill")
+        .annotate(
+            tasks=Count("pk"),
+            completed=Count("pk", filter=Q(is_complete=True)),
+            in_progress=Count("pk", filter=Q(is_complete=False) & (Q(submitted_count__gt=0) | Q(leased_count__gt=0))),
+            flagged=Count("pk", filter=Q(is_flagged=True)),
+        )
+    )
+    totals = {name: sum(row[name] for row in per_skill_tasks) for name in ("tasks", "completed", "in_progress")}
+    totals["flagged"] = sum(row["flagged"] for row in per_skill_tasks)
     totals["remaining"] = totals["tasks"] - totals["completed"]
     submitted = _submitted(project)
     overall = _grouped(submitted, "project").get(project.pk, {})
@@ -116,15 +120,6 @@ def project_progress(*, project: Project) -> dict:
             }
         )
 
-    per_skill_tasks = (
-        tasks.values("required_skill")
-        .order_by("required_skill")
-        .annotate(
-            tasks=Count("pk"),
-            completed=Count("pk", filter=Q(is_complete=True)),
-            in_progress=Count("pk", filter=Q(is_complete=False) & (Q(submitted_count__gt=0) | Q(leased_count__gt=0))),
-        )
-    )
     per_skill_done = _grouped(submitted, "task__required_skill")
     skills = []
     for row in per_skill_tasks:

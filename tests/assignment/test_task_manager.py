@@ -179,3 +179,20 @@ def test_progress(project, mgr, annotator, reviewer):
     assert (anna["done"], anna["in_progress"], anna["review_backlog"], anna["median_seconds"]) == (1, 1, 1, 30.0)
     law = next(r for r in body["skills"] if r["skill"] == "law")
     assert (law["tasks"], law["completed"], law["remaining"], law["annotations"]) == (2, 1, 1, 1)
+    assert p["flagged"] == 0 and law["median_seconds"] == 30.0
+
+
+def test_progress_totals_are_the_skills_sums(project, mgr, annotator, reviewer):
+    tasks = [task_in(project, required_skill=skill) for skill in ("law", "law", "", "medicine", "")]
+    Task.objects.filter(pk__in=[tasks[0].pk, tasks[2].pk]).update(is_flagged=True)
+    Task.objects.filter(pk=tasks[3].pk).update(is_complete=True, submitted_count=2)
+    Task.objects.filter(pk=tasks[1].pk).update(submitted_count=1)
+    factories.AnnotationFactory(task=tasks[3], project=project, user=annotator, lead_time=30)
+    factories.AnnotationFactory(task=tasks[3], project=project, user=reviewer, lead_time=50)
+    body = mgr.get(f"/api/v1/projects/{project.pk}/progress/").json()
+    p = body["project"]
+    assert (p["tasks"], p["completed"], p["in_progress"], p["flagged"], p["remaining"]) == (5, 1, 1, 2, 4)
+    assert (p["annotations"], p["median_seconds"]) == (2, 40.0)
+    skills = {r["skill"]: (r["tasks"], r["completed"], r["in_progress"], r["median_seconds"]) for r in body["skills"]}
+    assert skills == {"": (2, 0, 0, None), "law": (2, 0, 1, None), "medicine": (1, 1, 0, 40.0)}
+    assert "flagged" not in body["skills"][0]
