@@ -72,8 +72,9 @@ def project_progress(*, project: Project) -> dict:
             flagged=Count("pk", filter=Q(is_flagged=True)),
         )
     )
-    totals = {name: sum(row[name] for row in per_skill_tasks) for name in ("tasks", "completed", "in_progress")}
-    totals["flagged"] = sum(row["flagged"] for row in per_skill_tasks)
+    totals = {
+        name: sum(row[name] for row in per_skill_tasks) for name in ("tasks", "completed", "in_progress", "flagged")
+    }
     totals["remaining"] = totals["tasks"] - totals["completed"]
     submitted = _submitted(project)
     overall = _grouped(submitted, "project").get(project.pk, {})

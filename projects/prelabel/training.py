@@ -122,10 +122,8 @@ def retrain_on_submissions(name: str, project_id: int, data: dict) -> None:
     key = _retrain_pending_key(project_id)
     try:
         pending = cache.incr(key)
-    except ValueError:  # not counted yet, or the resync window ended
-        pending = None
-    except Exception:  # noqa: BLE001 - the cache (Redis) is down: count in the database
-        pending = None
+    except Exception:  # noqa: BLE001 - ValueError: not counted yet or the resync window ended; else Redis is down
+        pending = None  # either way, count in the database
     if pending is not None and pending < every:
         return
     last = TrainedModel.objects.filter(project_id=project_id).values_list("annotation_count", flat=True).first() or 0
@@ -135,7 +133,7 @@ def retrain_on_submissions(name: str, project_id: int, data: dict) -> None:
         labeler = Labeler.objects.filter(pk=labelers[0][0], is_active=True).first()
         if labeler is not None:
             model_train_request(project=Project.objects.get(pk=project_id), actor=None, labeler=labeler)
-        behind = 0  # the next check after ``every`` more, or the resync: by then the model may be in
+        behind = 0  # check again after ``every`` more submissions (or at the resync), not on each one
     try:
         cache.set(key, behind, RETRAIN_RESYNC_SECONDS)
     except Exception:  # noqa: BLE001

@@ -3,6 +3,7 @@ from django.test import Client
 
 from projects.annotations.models import AnnotationStatus
 from projects.assignment.models import Assignment, Task
+from projects.core import selectors
 from projects.core.models import GuidelineVersion, Role
 from projects.core.services import project_update
 from tests import factories
@@ -98,9 +99,7 @@ def test_progress_counts(web, project, annotator):
 def test_progress_in_a_large_project_is_shared_and_refreshed(web, project, annotator, monkeypatch):
     from django.core.cache import cache
 
-    from projects.web.views import labeling
-
-    monkeypatch.setattr(labeling, "PROGRESS_EXACT_BELOW", 3)
+    monkeypatch.setattr(selectors, "COUNTS_EXACT_BELOW", 3)
     cache.delete(f"labeling-progress:{project.pk}")
     tasks = [factories.TaskFactory(article__project=project) for _ in range(4)]
     factories.AnnotationFactory(task=tasks[0], user=annotator)
@@ -121,7 +120,7 @@ def test_progress_in_a_large_project_is_shared_and_refreshed(web, project, annot
     Task.objects.filter(pk=tasks[1].pk).update(is_complete=True)
     progress = web(annotator).get(f"/tasks/{tasks[0].pk}/label/").context["progress"]
     assert (progress["mine_done"], progress["project_done"], progress["mine_left"]) == (2, 1, 3)
-    cache.delete(f"labeling-progress:{project.pk}")  # as when PROGRESS_CACHE_SECONDS have passed
+    cache.delete(f"labeling-progress:{project.pk}")  # as when COUNTS_CACHE_SECONDS have passed
     progress = web(annotator).get(f"/tasks/{tasks[0].pk}/label/").context["progress"]
     assert (progress["mine_done"], progress["project_done"], progress["mine_left"]) == (2, 2, 2)
 
@@ -139,7 +138,7 @@ def test_progress_counts_while_the_cache_is_down(web, project, annotator, monkey
     from projects.web.views import labeling
 
     monkeypatch.setattr(labeling, "cache", cache_down)
-    monkeypatch.setattr(labeling, "PROGRESS_EXACT_BELOW", 1)
+    monkeypatch.setattr(selectors, "COUNTS_EXACT_BELOW", 1)
     task = factories.TaskFactory(article__project=project)
     Assignment.objects.create(project=project, task=task, user=annotator, status="leased")
     progress = web(annotator).get(f"/tasks/{task.pk}/label/").context["progress"]

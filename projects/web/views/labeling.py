@@ -18,6 +18,7 @@ from projects.annotations.models import Annotation, AnnotationStatus
 from projects.assignment.api import task_for_user
 from projects.assignment.models import Assignment, AssignmentStatus, Task
 from projects.assignment.services import queue_outlook, task_next_for_user
+from projects.core import selectors as core_selectors
 from projects.core.exceptions import NotFound
 from projects.core.models import Project, Role
 from projects.core.schema import resolve_path
@@ -25,14 +26,13 @@ from projects.web.colors import schema_colors
 from projects.web.views.common import project_for_page
 
 # Progress on the labeling page, which an annotator loads for every task. Counting a project's
-# tasks reads an index entry per task (about 50 ms per 100,000 tasks on PostgreSQL), so in
-# projects of PROGRESS_EXACT_BELOW tasks or more the project's two figures come from one count
-# shared by everybody for PROGRESS_CACHE_SECONDS (Django's cache: Redis when configured), and the
-# user's "open" figure is the project's open tasks: an exact one would need every task the user
-# ever finished checked against the tasks still open. The user's own "done" stays exact (one
-# index range of their history).
-PROGRESS_EXACT_BELOW = 20_000
-PROGRESS_CACHE_SECONDS = 15
+# tasks reads an index entry per task (about 50 ms per 100,000 tasks on PostgreSQL), so large
+# projects follow the project counts' policy (``projects.core.selectors``: from
+# COUNTS_EXACT_BELOW tasks, one count shared by everybody for COUNTS_CACHE_SECONDS in Django's
+# cache), and the user's "open" figure is the project's open tasks: an exact one would need every
+# task the user ever finished checked against the tasks still open. The user's own "done" stays
+# exact (one index range of their history). Only the two task counts are read here, not the
+# project's four.
 
 
 def project_task_counts(project: Project) -> tuple[int, int]:
@@ -46,9 +46,9 @@ def project_task_counts(project: Project) -> tuple[int, int]:
         return tuple(cached)
     tasks = Task.objects.filter(project=project)
     counts = (tasks.count(), tasks.filter(is_complete=True).count())
-    if counts[0] >= PROGRESS_EXACT_BELOW:
+    if counts[0] >= core_selectors.COUNTS_EXACT_BELOW:
         try:
-            cache.set(key, counts, PROGRESS_CACHE_SECONDS)
+            cache.set(key, counts, core_selectors.COUNTS_CACHE_SECONDS)
         except Exception:  # noqa: BLE001
             pass
     return counts
@@ -56,10 +56,10 @@ def project_task_counts(project: Project) -> tuple[int, int]:
 
 def progress_for(*, project: Project, user) -> dict:
     """Done and open for the user, and for the project (tasks complete / total). ``approximate``:
-    a large project's figures, up to PROGRESS_CACHE_SECONDS old, "open" being the project's."""
+    a large project's figures, up to COUNTS_CACHE_SECONDS old, "open" being the project's."""
     total, done = project_task_counts(project)
     mine_done = Annotation.objects.filter(project=project, user=user, status=AnnotationStatus.SUBMITTED).count()
-    approximate = total >= PROGRESS_EXACT_BELOW
+    approximate = total >= core_selectors.COUNTS_EXACT_BELOW
     if approximate:
         mine_left = total - done
     else:
