@@ -14,7 +14,10 @@ def _fresh_cache():
     """Login-failure counters (and anything else cached) never leak from one test to the next."""
     from django.core.cache import cache
 
+    from projects.core import ratelimit
+
     cache.clear()
+    ratelimit.forget_token_clearances()  # the per-process memory of addresses under the token limit
     yield
 
 

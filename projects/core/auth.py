@@ -106,7 +106,7 @@ def token_authenticate(request, view) -> tuple[AbstractBaseUser, ApiToken] | Non
     now = timezone.now()
     found = token_lookup(key, now=now)
     if found is None or found.revoked:
-        ratelimit.record_failure("token-ip", ratelimit.client_ip(request))
+        ratelimit.record_token_failure(request)
         raise exceptions.AuthenticationFailed("Invalid or revoked token.")
     token = found.token
     if found.expired:

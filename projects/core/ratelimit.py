@@ -86,8 +86,43 @@ def login_blocked(request, username: str | None) -> bool:
     return bool(username) and failures("login-user", username) >= settings.LOGIN_FAILURES_PER_USERNAME
 
 
+# Every API request asks whether its address is blocked, and the answer is nearly always no. Each
+# process remembers an address it found under the limit for TOKEN_CLEAR_SECONDS and asks the
+# cache again only after that, or at once after a failure of its own from that address: the
+# request after any failure in this process is checked. What a block found by other processes
+# lets through meanwhile is, per process, at most TOKEN_CLEAR_SECONDS of requests from that
+# address, of which at most one unchecked guess per request that succeeded. This saves one cache
+# round trip (about 0.1 ms of CPU) on almost every API request.
+TOKEN_CLEAR_SECONDS = 1.0
+_MAX_REMEMBERED = 10_000  # addresses; the memory is emptied when it reaches this
+_token_clear_until: dict[str, float] = {}  # address -> time.monotonic() deadline
+
+
 def token_blocked(request) -> bool:
-    return failures("token-ip", client_ip(request)) >= settings.TOKEN_FAILURES_PER_IP
+    ip = client_ip(request)
+    now = time.monotonic()
+    if _token_clear_until.get(ip, 0.0) > now:
+        return False
+    blocked = failures("token-ip", ip) >= settings.TOKEN_FAILURES_PER_IP
+    if blocked:
+        _token_clear_until.pop(ip, None)
+    else:
+        if len(_token_clear_until) >= _MAX_REMEMBERED:
+            _token_clear_until.clear()
+        _token_clear_until[ip] = now + TOKEN_CLEAR_SECONDS
+    return blocked
+
+
+def record_token_failure(request) -> int:
+    """Count a failed token request from the request's address (and forget it was clear)."""
+    ip = client_ip(request)
+    _token_clear_until.pop(ip, None)
+    return record_failure("token-ip", ip)
+
+
+def forget_token_clearances() -> None:
+    """Drop what this process remembers of addresses under the token limit (tests)."""
+    _token_clear_until.clear()
 
 
 class RateLimitedModelBackend(ModelBackend):

@@ -101,3 +101,67 @@ def test_forwarded_for_is_ignored_unless_behind_our_proxy(limits):
             HTTP_X_FORWARDED_FOR=f"10.0.0.{i}",
         )
     assert _login(client, "target", "pass-word-123").status_code == 429
+
+
+def test_an_address_under_the_token_limit_is_asked_for_once_a_second(limits, monkeypatch):
+    """Valid token requests do not each pay a cache round trip; a failure makes the next one check."""
+    from projects.core import ratelimit
+
+    user = factories.UserFactory()
+    _, key = token_create(user=user)
+    asked = []
+    real = ratelimit.failures
+    monkeypatch.setattr(ratelimit, "failures", lambda scope, ident: asked.append(scope) or real(scope, ident))
+    clock = [1000.0]
+    monkeypatch.setattr(ratelimit.time, "monotonic", lambda: clock[0])
+    client = APIClient(REMOTE_ADDR="203.0.113.9")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    for _ in range(3):
+        assert client.get("/api/v1/me/").status_code == 200
+    assert asked == ["token-ip"]
+    clock[0] += ratelimit.TOKEN_CLEAR_SECONDS
+    assert client.get("/api/v1/me/").status_code == 200
+    assert asked == ["token-ip"] * 2
+    # An invalid token from the address: the very next request asks again.
+    client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    assert client.get("/api/v1/me/").status_code == 401
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/v1/me/").status_code == 200
+    assert asked == ["token-ip"] * 3
+
+
+def test_a_block_counted_elsewhere_applies_within_the_clear_interval(limits, monkeypatch):
+    """Failures another process counted (straight into the shared counter) block this process's
+    requests from that address once its memory of the address lapses, and not before."""
+    from projects.core import ratelimit
+
+    user = factories.UserFactory()
+    _, key = token_create(user=user)
+    clock = [1000.0]
+    monkeypatch.setattr(ratelimit.time, "monotonic", lambda: clock[0])
+    client = APIClient(REMOTE_ADDR="203.0.113.9")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/v1/me/").status_code == 200
+    for _ in range(4):
+        ratelimit.record_failure("token-ip", "203.0.113.9")  # as another worker process does
+    assert client.get("/api/v1/me/").status_code == 200  # remembered as clear: the documented delay
+    clock[0] += ratelimit.TOKEN_CLEAR_SECONDS
+    assert client.get("/api/v1/me/").status_code == 429
+    clock[0] += 10 * ratelimit.TOKEN_CLEAR_SECONDS
+    assert client.get("/api/v1/me/").status_code == 429  # a blocked address is never remembered as clear
+
+
+def test_an_attacker_who_succeeded_once_is_still_stopped_at_the_limit(limits):
+    from projects.core import ratelimit
+
+    user = factories.UserFactory()
+    _, key = token_create(user=user)
+    attacker = APIClient(REMOTE_ADDR="203.0.113.9")
+    attacker.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert attacker.get("/api/v1/me/").status_code == 200
+    for i in range(4):
+        attacker.credentials(HTTP_AUTHORIZATION=f"Token {i:040d}")
+        assert attacker.get("/api/v1/me/").status_code == 401
+    attacker.credentials(HTTP_AUTHORIZATION=f"Token {i:040d}")
+    assert attacker.get("/api/v1/me/").status_code == 429
+    assert ratelimit.failures("token-ip", "203.0.113.9") == 4
