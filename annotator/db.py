@@ -24,6 +24,8 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.utils import CursorWrapper
 
+MAX_ID = 2**63 - 1  # ids are bigint; a larger number names no row (and SQLite cannot bind it)
+
 
 @functools.cache
 def _classes() -> tuple[type, type]:
@@ -84,3 +86,46 @@ def hot_cursor():
     raw.prepare_threshold = 2
     cursor = server_binding(raw)
     return logged(cursor, db) if db.queries_logged else CursorWrapper(cursor, db)
+
+
+class ModelColumns:
+    """A model's concrete columns in a hand-written ``SELECT``, and the instance built from a row
+    of them as the ORM builds it: ``Model.from_db`` after the same value converters (JSON text
+    parsed, SQLite's dates and booleans). For statements run so often that building them with the
+    ORM costs more than running them; the text is composed once, from the model's fields.
+    """
+
+    def __init__(self, model, alias: str) -> None:
+        self.model = model
+        self.fields = tuple(model._meta.concrete_fields)
+        self.names = tuple(f.attname for f in self.fields)
+        self.alias = alias
+        self.width = len(self.fields)
+
+    def select(self, connection) -> str:
+        qn = connection.ops.quote_name
+        return ", ".join(f"{self.alias}.{qn(f.column)}" for f in self.fields)
+
+    def _converters(self, connection) -> list[tuple[int, list, object]]:
+        # Kept on the connection wrapper (one per thread): backend converters are its methods.
+        cache = connection.__dict__.setdefault("_annotator_model_converters", {})
+        found = cache.get(self.model)
+        if found is None:
+            found = []
+            for i, field in enumerate(self.fields):
+                col = field.get_col(self.model._meta.db_table)
+                converters = connection.ops.get_db_converters(col) + field.get_db_converters(connection)
+                if converters:
+                    found.append((i, converters, col))
+            cache[self.model] = found
+        return found
+
+    def build(self, connection, row, start: int = 0):
+        """The instance made of ``row[start:start + width]``."""
+        values = list(row[start : start + self.width])
+        for i, converters, col in self._converters(connection):
+            value = values[i]
+            for converter in converters:
+                value = converter(value, col, connection)
+            values[i] = value
+        return self.model.from_db(connection.alias, self.names, values)

@@ -129,7 +129,7 @@ _SQLITE_READ = {
 _PG_WRITE = {(a, c): _pg_write(a, c) for a in (True, False) for c in (None, False, True)}
 
 
-MAX_ID = 2**63 - 1  # ids are bigint; a larger number names no row (and SQLite cannot bind it)
+MAX_ID = db.MAX_ID
 
 
 @dataclass(slots=True)

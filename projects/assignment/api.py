@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Subquery
+import functools
+
+from django.db import connection
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -10,12 +12,14 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.db import MAX_ID, ModelColumns, hot_cursor
 from annotator.lean import LeanPostView
 from projects.assignment import manager_api, services
 from projects.assignment.models import Assignment, AssignmentStatus, Task
 from projects.core.exceptions import NoTaskAvailable, NotFound
-from projects.core.models import Membership, Role
+from projects.core.models import Membership, Project, Role
 from projects.core.permissions import ProjectRolePermission, check_token_scope, require_role
+from projects.documents.models import Article
 
 
 class ArticleBriefSerializer(serializers.Serializer):
@@ -143,44 +147,65 @@ def task_work_data(task: Task, *, user, assignment: Assignment | None) -> dict:
     }
 
 
+# ``task_for_user``'s statement: the task, its article and project, the user's membership and
+# whether they ever had the task. Every task page, draft save, skip, flag and comment runs it; the
+# same query built with the ORM (select_related, two subqueries, two EXISTS) cost 2.2 ms of CPU
+# to build and compile against 0.14 ms to run, so it is composed once and prepared
+# (``annotator.db``). The subqueries name the task by its parameter: one probe of a unique
+# (task, user) index each, however long the user's history.
+_TASK_COLUMNS = ModelColumns(Task, "t")
+_ARTICLE_COLUMNS = ModelColumns(Article, "a")
+_PROJECT_COLUMNS = ModelColumns(Project, "p")
+
+
+@functools.cache
+def _task_for_user_sql(vendor: str) -> str:
+    # Annotations live in a higher app: reached through the reverse relation, as the serializer does.
+    annotations = Task.annotations.rel.related_model._meta.db_table
+    return f"""SELECT {_TASK_COLUMNS.select(connection)}, {_ARTICLE_COLUMNS.select(connection)},
+    {_PROJECT_COLUMNS.select(connection)}, m.id, m.role,
+    EXISTS (SELECT 1 FROM {Assignment._meta.db_table} v WHERE v.task_id = %(task)s AND v.user_id = %(user)s)
+    OR EXISTS (SELECT 1 FROM {annotations} w WHERE w.task_id = %(task)s AND w.user_id = %(user)s)
+FROM {Task._meta.db_table} t
+JOIN {Article._meta.db_table} a ON a.id = t.article_id
+JOIN {Project._meta.db_table} p ON p.id = t.project_id
+LEFT JOIN {Membership._meta.db_table} m ON m.project_id = t.project_id AND m.user_id = %(user)s
+WHERE t.id = %(task)s"""
+
+
 def task_for_user(request, task_id) -> tuple[Task, Membership]:
     """Load a task the user may work on: reviewers and up see all tasks of their projects,
     annotators only tasks they hold, held, or annotated. Others get 404.
 
-    One query: the task with its article and project, the user's membership and whether they
-    ever had it (an assignment or an annotation), read as subqueries of the task row.
+    One statement (see ``_task_for_user_sql``); the task comes with its article and project loaded.
     """
     user = request.user
     try:
         task_pk = int(task_id)
     except (TypeError, ValueError):
         raise NotFound("Task not found.") from None
-    member = Membership.objects.filter(project=OuterRef("project_id"), user_id=user.pk).order_by()
-    task = (
-        Task.objects.select_related("article", "project")
-        .annotate(
-            member_id=Subquery(member.values("pk")[:1]),
-            member_role=Subquery(member.values("role")[:1]),
-            had_it=Exists(Assignment.objects.filter(task_id=task_pk, user_id=user.pk))
-            # Annotations live in a higher app: reached through the reverse relation, as the serializer does.
-            | Exists(Task.annotations.rel.related_model.objects.filter(task_id=task_pk, user_id=user.pk)),
-        )
-        .filter(pk=task_pk)
-        .first()
-        if user.is_authenticated
-        else None
-    )
-    if task is None:
+    row = None
+    if user.is_authenticated and 0 < task_pk <= MAX_ID:
+        with hot_cursor() as cursor:
+            cursor.execute(_task_for_user_sql(connection.vendor), {"task": task_pk, "user": user.pk})
+            row = cursor.fetchone()
+    if row is None:
         raise NotFound("Task not found.")
-    if task.member_id is not None:
-        membership = Membership(pk=task.member_id, project=task.project, user=user, role=task.member_role)
+    task = _TASK_COLUMNS.build(connection, row)
+    start = _TASK_COLUMNS.width
+    task.article = _ARTICLE_COLUMNS.build(connection, row, start)
+    start += _ARTICLE_COLUMNS.width
+    task.project = project = _PROJECT_COLUMNS.build(connection, row, start)
+    member_id, member_role, had_it = row[start + _PROJECT_COLUMNS.width :]
+    if member_id is not None:
+        membership = Membership(pk=member_id, project=project, user=user, role=member_role)
     elif user.is_superuser:
-        membership = Membership(project=task.project, user=user, role=Role.ADMIN)
+        membership = Membership(project=project, user=user, role=Role.ADMIN)
     else:
         raise NotFound("Task not found.")
-    if not membership.has_role(Role.REVIEWER) and not task.had_it:
+    if not membership.has_role(Role.REVIEWER) and not had_it:
         raise NotFound("Task not found.")
-    request.project = task.project
+    request.project = project
     request.membership = membership
     return task, membership
 
