@@ -13,9 +13,13 @@ checked here.
 
 from __future__ import annotations
 
+import functools
+
+from django.db import connection
 from rest_framework import permissions
 from rest_framework.exceptions import NotFound, PermissionDenied
 
+from annotator.db import MAX_ID, ModelColumns, hot_cursor
 from projects.core.models import ApiToken, Membership, Project, Role, TokenScope
 
 
@@ -29,25 +33,53 @@ def membership_for(user, project: Project) -> Membership | None:
     return membership
 
 
-def resolve_project(request, project_id) -> tuple[Project, Membership]:
-    """Load the project and the user's membership, or raise 404 for non-members."""
+# The project and the user's membership in one statement, composed once and prepared: every
+# project-scoped API request and page runs it, and building it with the ORM (one or two queries)
+# cost about 1 ms of CPU against 0.1 ms to run.
+_PROJECT_COLUMNS = ModelColumns(Project, "p")
+_MEMBERSHIP_COLUMNS = ModelColumns(Membership, "m")
+
+
+@functools.cache
+def _project_membership_sql(vendor: str) -> str:
+    return (
+        f"SELECT {_PROJECT_COLUMNS.select(connection)}, {_MEMBERSHIP_COLUMNS.select(connection)} "
+        f"FROM {Project._meta.db_table} p LEFT JOIN {Membership._meta.db_table} m "
+        "ON m.project_id = p.id AND m.user_id = %(user)s WHERE p.id = %(project)s"
+    )
+
+
+def project_and_membership(user, project_id) -> tuple[Project | None, Membership | None]:
+    """The project and the user's membership, or (None, None) when there is no such project (or
+    the user is anonymous). Superusers who are not members get an unsaved admin membership;
+    other non-members get (project, None)."""
     try:
         project_id = int(project_id)
     except (TypeError, ValueError):
-        raise NotFound("Project not found.") from None
-    # One query for the membership and its project; only superusers who are not members need a second.
-    membership = None
-    if request.user.is_authenticated:
-        membership = (
-            Membership.objects.select_related("project").filter(project_id=project_id, user=request.user).first()
-        )
-    if membership is not None:
-        project = membership.project
+        return None, None
+    if not user.is_authenticated or not 0 < project_id <= MAX_ID:
+        return None, None
+    with hot_cursor() as cursor:
+        cursor.execute(_project_membership_sql(connection.vendor), {"project": project_id, "user": user.pk})
+        row = cursor.fetchone()
+    if row is None:
+        return None, None
+    project = _PROJECT_COLUMNS.build(connection, row)
+    if row[_PROJECT_COLUMNS.width] is not None:  # the membership's id
+        membership = _MEMBERSHIP_COLUMNS.build(connection, row, _PROJECT_COLUMNS.width)
+        membership.project, membership.user = project, user
+    elif user.is_superuser:
+        membership = Membership(project=project, user=user, role=Role.ADMIN)
     else:
-        project = Project.objects.filter(pk=project_id).first() if request.user.is_superuser else None
-        if project is None:
-            raise NotFound("Project not found.")
-        membership = Membership(project=project, user=request.user, role=Role.ADMIN)
+        membership = None
+    return project, membership
+
+
+def resolve_project(request, project_id) -> tuple[Project, Membership]:
+    """Load the project and the user's membership, or raise 404 for non-members."""
+    project, membership = project_and_membership(request.user, project_id)
+    if membership is None:
+        raise NotFound("Project not found.")
     request.project = project
     request.membership = membership
     return project, membership

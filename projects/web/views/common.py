@@ -6,13 +6,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
 from projects.core.models import Membership, Project
-from projects.core.permissions import membership_for
+from projects.core.permissions import project_and_membership
 
 
 def project_for_page(request: HttpRequest, project_id: int, role: str) -> tuple[Project, Membership]:
     """The project and the user's membership; 404 for non-members, 403 below ``role``."""
-    project = Project.objects.filter(pk=project_id).first()
-    membership = membership_for(request.user, project) if project else None
+    project, membership = project_and_membership(request.user, project_id)
     if membership is None:
         raise Http404("Project not found.")
     if not membership.has_role(role):
