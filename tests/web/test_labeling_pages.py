@@ -149,3 +149,31 @@ def test_reviewer_may_open_any_task(web, project, reviewer):
     task = factories.TaskFactory(article__project=project)
     assert web(reviewer).get(f"/tasks/{task.pk}/label/").status_code == 200
     assert Role.REVIEWER
+
+
+def test_task_page_statements_do_not_grow_with_the_users_work(web, project, annotator):
+    """The task page reads the session, the user, the task (with its article, project and the
+    access check), the user's side of the page (their annotation, done count and latest guideline
+    version: one statement), the predictions, the project's two task counts and (a small project)
+    the user's exact open count; however many tasks the user has done, and whether or not they
+    annotated this one."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = web(annotator)
+    task = factories.TaskFactory(article__project=project)
+    client.get(f"/projects/{project.pk}/label/")
+    counts = []
+    for done in (0, 3):
+        for other in factories.TaskFactory.create_batch(done, article__project=project):
+            factories.AnnotationFactory(task=other, user=annotator, guideline_version=1)
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(f"/tasks/{task.pk}/label/")
+        assert page.status_code == 200 and page.context["progress"]["mine_done"] == done
+        counts.append(len(queries))
+    factories.AnnotationFactory(task=task, user=annotator, draft={"topic": "business"})
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(f"/tasks/{task.pk}/label/")
+    assert page.context["data"]["draft"] == {"topic": "business"} and page.context["progress"]["mine_done"] == 4
+    counts.append(len(queries))
+    assert counts == [8, 8, 8]

@@ -7,6 +7,9 @@ server hands it everything through ``json_script`` and the JS talks to the REST 
 
 from __future__ import annotations
 
+import json
+from typing import NamedTuple
+
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.paginator import Paginator
@@ -14,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 
+from annotator.db import hot_cursor
 from projects.annotations.models import Annotation, AnnotationStatus
 from projects.assignment.api import task_for_user
 from projects.assignment.models import Assignment, AssignmentStatus, Task
@@ -54,11 +58,13 @@ def project_task_counts(project: Project) -> tuple[int, int]:
     return counts
 
 
-def progress_for(*, project: Project, user) -> dict:
+def progress_for(*, project: Project, user, mine_done: int | None = None) -> dict:
     """Done and open for the user, and for the project (tasks complete / total). ``approximate``:
-    a large project's figures, up to COUNTS_CACHE_SECONDS old, "open" being the project's."""
+    a large project's figures, up to COUNTS_CACHE_SECONDS old, "open" being the project's.
+    ``mine_done``: the user's submitted count, when the caller read it already."""
     total, done = project_task_counts(project)
-    mine_done = Annotation.objects.filter(project=project, user=user, status=AnnotationStatus.SUBMITTED).count()
+    if mine_done is None:
+        mine_done = Annotation.objects.filter(project=project, user=user, status=AnnotationStatus.SUBMITTED).count()
     approximate = total >= core_selectors.COUNTS_EXACT_BELOW
     if approximate:
         mine_left = total - done
@@ -76,15 +82,9 @@ def progress_for(*, project: Project, user) -> dict:
     }
 
 
-def guidelines_notice(*, project: Project, user) -> dict | None:
-    """Set when the user's latest submission was made under older guidelines than the current ones."""
-    last = (
-        Annotation.objects.filter(project=project, user=user, status=AnnotationStatus.SUBMITTED)
-        .exclude(guideline_version=None)
-        .order_by("-submitted_at", "-id")
-        .values_list("guideline_version", flat=True)
-        .first()
-    )
+def guidelines_notice(*, project: Project, last: int | None) -> dict | None:
+    """Set when the user's latest submission (made under guidelines version ``last``; None: no
+    submission says) was made under older guidelines than the current ones."""
     if last is None or last >= project.guidelines_version:
         return None
     return {"seen": last, "current": project.guidelines_version}
@@ -130,8 +130,44 @@ def form_data(*, schema: dict, text: str, title: str, payload: dict | None) -> d
     }
 
 
-def _task_data(task: Task, user) -> dict:
-    mine = task.annotations.filter(user=user).first()
+# The user's side of the task page in one statement: their annotation of the task (draft or
+# submission), how many tasks of the project they submitted (the progress line) and the guideline
+# version of their latest submission (the "guidelines changed" notice). Three ORM queries cost
+# about 1.9 ms of CPU to build against a fraction of that to run; the count and the latest
+# submission are ranges of the (project, user, status, submitted_at, id) index.
+_SUBMITTED = AnnotationStatus.SUBMITTED.value
+_MINE_SQL = f"""SELECT n.status, n.draft, n.result, n.prediction_id,
+    (SELECT count(*) FROM annotations_annotation c
+     WHERE c.project_id = %(project)s AND c.user_id = %(user)s AND c.status = '{_SUBMITTED}'),
+    (SELECT g.guideline_version FROM annotations_annotation g
+     WHERE g.project_id = %(project)s AND g.user_id = %(user)s AND g.status = '{_SUBMITTED}'
+        AND g.guideline_version IS NOT NULL
+     ORDER BY g.submitted_at DESC, g.id DESC LIMIT 1)
+FROM (SELECT 1) AS one
+LEFT JOIN annotations_annotation n ON n.task_id = %(task)s AND n.user_id = %(user)s"""
+
+
+class Mine(NamedTuple):
+    status: str | None  # None: the user has no annotation of the task
+    draft: object
+    result: object
+    prediction_id: int | None
+    done: int  # the user's submitted annotations in the project
+    last_guideline_version: int | None  # of their latest submission that recorded one
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def mine_for(task: Task, user) -> Mine:
+    with hot_cursor() as cursor:
+        cursor.execute(_MINE_SQL, {"task": task.pk, "project": task.project_id, "user": user.pk})
+        status, draft, result, prediction_id, done, last = cursor.fetchone()
+    return Mine(status, _json(draft), _json(result), prediction_id, done, last)
+
+
+def _task_data(task: Task, mine: Mine) -> dict:
     data = form_data(schema=task.project.label_schema, text=task.text, title=task.article.title, payload=task.payload)
     data["task"].update(id=task.pk, source=task.article.source)
     return data | {
@@ -139,9 +175,9 @@ def _task_data(task: Task, user) -> dict:
             {"id": p.id, "model_version": p.model_version, "score": p.score, "result": p.result}
             for p in task.predictions.order_by("-created_at", "-id")[:5]
         ],
-        "draft": mine.draft if mine else None,
-        "submitted": mine.result if mine and mine.status == AnnotationStatus.SUBMITTED else None,
-        "submitted_prediction": mine.prediction_id if mine else None,
+        "draft": mine.draft,
+        "submitted": mine.result if mine.status == AnnotationStatus.SUBMITTED else None,
+        "submitted_prediction": mine.prediction_id,
         "guideline_version": task.project.guidelines_version,
         "urls": {
             "submit": f"/api/v1/tasks/{task.pk}/annotations/",
@@ -160,7 +196,8 @@ def task_label(request: HttpRequest, task_id: int) -> HttpResponse:
     except NotFound:
         raise Http404("Task not found.") from None
     project = task.project
-    data = _task_data(task, request.user)
+    mine = mine_for(task, request.user)
+    data = _task_data(task, mine)
     data["queue"] = request.GET.get("queue") == "1"
     return render(
         request,
@@ -170,8 +207,8 @@ def task_label(request: HttpRequest, task_id: int) -> HttpResponse:
             "task": task,
             "membership": membership,
             "data": data,
-            "progress": progress_for(project=project, user=request.user),
-            "notice": guidelines_notice(project=project, user=request.user),
+            "progress": progress_for(project=project, user=request.user, mine_done=mine.done),
+            "notice": guidelines_notice(project=project, last=mine.last_guideline_version),
         },
     )
 
