@@ -7,6 +7,10 @@ and the list of those returned to them.
 
 from __future__ import annotations
 
+import functools
+
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -15,12 +19,21 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.db import MAX_ID, ModelColumns, hot_cursor
 from projects.annotations import reviews, selectors
 from projects.annotations.models import Annotation, Review, TaskLabel, Verdict
 from projects.assignment.models import Task
 from projects.core.exceptions import NoTaskAvailable, NotFound
-from projects.core.models import Membership, Role
-from projects.core.permissions import ProjectRolePermission, check_token_scope, membership_for, require_role
+from projects.core.models import Membership, Project, Role
+from projects.core.permissions import (
+    ProjectRolePermission,
+    check_token_scope,
+    membership_for,
+    membership_from_row,
+    membership_select,
+    require_role,
+)
+from projects.documents.models import Article
 
 
 class ReviewSerializer(serializers.ModelSerializer):
@@ -105,16 +118,63 @@ class VerdictInputSerializer(serializers.Serializer):
     )
 
 
+# ``_annotation_for``'s statement: the annotation with its task, article, project and annotator,
+# and the requesting user's membership. Every review page and verdict runs it; built with the
+# ORM (four select_related joins, then the membership) it cost about 1.5 ms of CPU more.
+_ANNOTATION = ModelColumns(Annotation, "n")
+_TASK = ModelColumns(Task, "t")
+_ARTICLE = ModelColumns(Article, "a")
+_PROJECT = ModelColumns(Project, "p")
+
+
+@functools.cache
+def _user_columns() -> ModelColumns:
+    return ModelColumns(get_user_model(), "u")
+
+
+@functools.cache
+def _annotation_for_sql(vendor: str) -> str:
+    user_model = get_user_model()
+    return f"""SELECT {_ANNOTATION.select(connection)}, {_TASK.select(connection)}, {_ARTICLE.select(connection)},
+    {_PROJECT.select(connection)}, {_user_columns().select(connection)}, {membership_select()}
+FROM {Annotation._meta.db_table} n
+JOIN {Task._meta.db_table} t ON t.id = n.task_id
+JOIN {Article._meta.db_table} a ON a.id = t.article_id
+JOIN {Project._meta.db_table} p ON p.id = n.project_id
+JOIN {user_model._meta.db_table} u ON u.{user_model._meta.pk.column} = n.user_id
+LEFT JOIN {Membership._meta.db_table} m ON m.project_id = n.project_id AND m.user_id = %(user)s
+WHERE n.id = %(annotation)s"""
+
+
 def _annotation_for(request, annotation_id: int) -> tuple[Annotation, Membership]:
-    annotation = (
-        Annotation.objects.select_related("task__article", "task__project", "project", "user")
-        .filter(pk=annotation_id)
-        .first()
-    )
-    membership = membership_for(request.user, annotation.project) if annotation else None
+    """The annotation (task, article, project and annotator loaded) and the requesting user's
+    membership in its project; 404 for anyone who is not a member (superusers are admins)."""
+    user = request.user
+    row = None
+    if user.is_authenticated and 0 < int(annotation_id) <= MAX_ID:
+        with hot_cursor() as cursor:
+            cursor.execute(_annotation_for_sql(connection.vendor), {"annotation": annotation_id, "user": user.pk})
+            row = cursor.fetchone()
+    if row is None:
+        raise NotFound("Annotation not found.")
+    annotation = _ANNOTATION.build(connection, row)
+    start = _ANNOTATION.width
+    task = _TASK.build(connection, row, start)
+    start += _TASK.width
+    task.article = _ARTICLE.build(connection, row, start)
+    start += _ARTICLE.width
+    project = _PROJECT.build(connection, row, start)
+    start += _PROJECT.width
+    annotation.user = _user_columns().build(connection, row, start)
+    start += _user_columns().width
+    annotation.project = project
+    if task.project_id == project.pk:
+        task.project = project
+    annotation.task = task
+    membership = membership_from_row(row, start, project=project, user=user)
     if membership is None:
         raise NotFound("Annotation not found.")
-    request.project = annotation.project
+    request.project = project
     request.membership = membership
     return annotation, membership
 
@@ -183,9 +243,9 @@ class AnnotationReviewView(APIView):
         require_role(request, membership, Role.REVIEWER)
         data = VerdictInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        reviews.review_submit(annotation=annotation, reviewer=request.user, **data.validated_data)
-        annotation = Annotation.objects.select_related("task__article", "user").get(pk=annotation.pk)
-        return Response(ReviewItemSerializer(annotation).data, status=status.HTTP_201_CREATED)
+        review = reviews.review_submit(annotation=annotation, reviewer=request.user, **data.validated_data)
+        # The annotation as the verdict left it: read under its lock, task, article and annotator loaded.
+        return Response(ReviewItemSerializer(review.annotation).data, status=status.HTTP_201_CREATED)
 
 
 class AnnotationReviewsView(APIView):

@@ -65,14 +65,27 @@ def project_and_membership(user, project_id) -> tuple[Project | None, Membership
     if row is None:
         return None, None
     project = _PROJECT_COLUMNS.build(connection, row)
-    if row[_PROJECT_COLUMNS.width] is not None:  # the membership's id
-        membership = _MEMBERSHIP_COLUMNS.build(connection, row, _PROJECT_COLUMNS.width)
+    return project, membership_from_row(row, _PROJECT_COLUMNS.width, project=project, user=user)
+
+
+def membership_select(alias: str = "m") -> str:
+    """The membership's columns for a composed ``SELECT`` (``LEFT JOIN`` it as ``alias``, default
+    ``m``), read back with ``membership_from_row``."""
+    assert alias == _MEMBERSHIP_COLUMNS.alias, "composed with the alias 'm'"
+    return _MEMBERSHIP_COLUMNS.select(connection)
+
+
+def membership_from_row(row, start: int, *, project: Project, user) -> Membership | None:
+    """The user's membership from ``row[start:]`` (``membership_select``'s columns, all NULL when
+    the user is no member): superusers who are not members get an unsaved admin membership,
+    others None, as ``membership_for`` decides."""
+    if row[start] is not None:  # the membership's id
+        membership = _MEMBERSHIP_COLUMNS.build(connection, row, start)
         membership.project, membership.user = project, user
-    elif user.is_superuser:
-        membership = Membership(project=project, user=user, role=Role.ADMIN)
-    else:
-        membership = None
-    return project, membership
+        return membership
+    if user.is_superuser:
+        return Membership(project=project, user=user, role=Role.ADMIN)
+    return None
 
 
 def resolve_project(request, project_id) -> tuple[Project, Membership]:
