@@ -129,3 +129,13 @@ class ModelColumns:
                 value = converter(value, col, connection)
             values[i] = value
         return self.model.from_db(connection.alias, self.names, values)
+
+
+def build_row(connection, row, *columns: ModelColumns) -> tuple[list, int]:
+    """The instances of ``columns`` selected one after the other in ``row``, and the index of the
+    row's first value after them."""
+    built, start = [], 0
+    for model_columns in columns:
+        built.append(model_columns.build(connection, row, start))
+        start += model_columns.width
+    return built, start

@@ -19,7 +19,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.db import MAX_ID, ModelColumns, hot_cursor
+from annotator.db import MAX_ID, ModelColumns, build_row, hot_cursor
 from projects.annotations import reviews, selectors
 from projects.annotations.models import Annotation, Review, TaskLabel, Verdict
 from projects.assignment.models import Task
@@ -157,21 +157,14 @@ def _annotation_for(request, annotation_id: int) -> tuple[Annotation, Membership
             row = cursor.fetchone()
     if row is None:
         raise NotFound("Annotation not found.")
-    annotation = _ANNOTATION.build(connection, row)
-    start = _ANNOTATION.width
-    task = _TASK.build(connection, row, start)
-    start += _TASK.width
-    task.article = _ARTICLE.build(connection, row, start)
-    start += _ARTICLE.width
-    project = _PROJECT.build(connection, row, start)
-    start += _PROJECT.width
-    annotation.user = _user_columns().build(connection, row, start)
-    start += _user_columns().width
-    annotation.project = project
+    (annotation, task, article, project, annotator), end = build_row(
+        connection, row, _ANNOTATION, _TASK, _ARTICLE, _PROJECT, _user_columns()
+    )
+    task.article, annotation.user, annotation.project = article, annotator, project
     if task.project_id == project.pk:
         task.project = project
     annotation.task = task
-    membership = membership_from_row(row, start, project=project, user=user)
+    membership = membership_from_row(row, end, project=project, user=user)
     if membership is None:
         raise NotFound("Annotation not found.")
     request.project = project

@@ -12,7 +12,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.db import MAX_ID, ModelColumns, hot_cursor
+from annotator.db import MAX_ID, ModelColumns, build_row, hot_cursor
 from annotator.lean import LeanPostView
 from projects.assignment import manager_api, services
 from projects.assignment.models import Assignment, AssignmentStatus, Task
@@ -191,12 +191,9 @@ def task_for_user(request, task_id) -> tuple[Task, Membership]:
             row = cursor.fetchone()
     if row is None:
         raise NotFound("Task not found.")
-    task = _TASK_COLUMNS.build(connection, row)
-    start = _TASK_COLUMNS.width
-    task.article = _ARTICLE_COLUMNS.build(connection, row, start)
-    start += _ARTICLE_COLUMNS.width
-    task.project = project = _PROJECT_COLUMNS.build(connection, row, start)
-    member_id, member_role, had_it = row[start + _PROJECT_COLUMNS.width :]
+    (task, article, project), end = build_row(connection, row, _TASK_COLUMNS, _ARTICLE_COLUMNS, _PROJECT_COLUMNS)
+    task.article, task.project = article, project
+    member_id, member_role, had_it = row[end:]
     if member_id is not None:
         membership = Membership(pk=member_id, project=project, user=user, role=member_role)
     elif user.is_superuser:
