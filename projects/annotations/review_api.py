@@ -189,7 +189,7 @@ class ReviewNextView(APIView):
         annotation = reviews.review_next_for_reviewer(project=request.project, reviewer=request.user)
         if annotation is None:
             raise NoTaskAvailable("No annotation waits for your review in this project.")
-        annotation = Annotation.objects.select_related("task__article", "user").get(pk=annotation.pk)
+        annotation, _ = _annotation_for(request, annotation.pk)  # with its task, article and annotator
         return Response(ReviewItemSerializer(annotation).data)
 
 

@@ -153,10 +153,15 @@ def review_next_for_reviewer(*, project: Project, reviewer) -> Annotation | None
             claim = ReviewClaim.objects.filter(annotation=annotation).first()
             if claim is not None and claim.reviewer_id != reviewer.pk and claim.expires_at > now:
                 continue
-            ReviewClaim.objects.update_or_create(
-                annotation=annotation,
-                defaults={"reviewer": reviewer, "expires_at": now + timedelta(minutes=REVIEW_CLAIM_MINUTES)},
-            )
+            # The annotation's row lock (PostgreSQL) or the write transaction (SQLite) keeps
+            # other claims of it out until commit, so the claim just read is still the one to
+            # renew (update_or_create would read it again inside two savepoints).
+            expires = now + timedelta(minutes=REVIEW_CLAIM_MINUTES)
+            if claim is None:
+                ReviewClaim.objects.create(annotation=annotation, reviewer=reviewer, expires_at=expires)
+            else:
+                claim.reviewer, claim.expires_at = reviewer, expires
+                claim.save(update_fields=["reviewer", "expires_at"])
             return annotation
     return None
 

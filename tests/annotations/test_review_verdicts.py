@@ -211,3 +211,27 @@ def test_history_lists_every_verdict_and_emits_events(
     assert [r["verdict"] for r in history] == ["reject", "accept"]
     assert history[0]["comment"] == "<b>redo</b>" and history[0]["reviewer_username"] == reviewer.username
     assert seen == [("annotation.reviewed", "reject"), ("annotation.reviewed", "accept")]
+
+
+def test_an_expired_claim_passes_to_the_next_reviewer(client_for, reviewed_project, annotator, reviewer):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from projects.annotations.models import ReviewClaim
+
+    first = submitted(reviewed_project, annotator)
+    second = submitted(reviewed_project, annotator)
+    other = factories.UserFactory(username="rolf")
+    factories.MembershipFactory(project=reviewed_project, user=other, role=Role.REVIEWER)
+    url = f"/api/v1/projects/{reviewed_project.pk}/review/next/"
+    assert client_for(reviewer).post(url).json()["id"] == first.pk
+    assert client_for(other).post(url).json()["id"] == second.pk  # the first is claimed
+    ReviewClaim.objects.filter(annotation=first).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert client_for(other).post(review_url(second), {"verdict": "accept"}, format="json").status_code == 201
+    taken = client_for(other).post(url)
+    assert taken.status_code == 200 and taken.json()["id"] == first.pk  # the expired claim, renewed for rolf
+    claim = ReviewClaim.objects.get(annotation=first)
+    assert claim.reviewer == other and claim.expires_at > timezone.now()
+    assert ReviewClaim.objects.count() == 1  # the verdict on the second dropped its claim
+    assert client_for(reviewer).post(url).status_code == 404
