@@ -68,10 +68,9 @@ def project_and_membership(user, project_id) -> tuple[Project | None, Membership
     return project, membership_from_row(row, _PROJECT_COLUMNS.width, project=project, user=user)
 
 
-def membership_select(alias: str = "m") -> str:
-    """The membership's columns for a composed ``SELECT`` (``LEFT JOIN`` it as ``alias``, default
-    ``m``), read back with ``membership_from_row``."""
-    assert alias == _MEMBERSHIP_COLUMNS.alias, "composed with the alias 'm'"
+def membership_select() -> str:
+    """The membership's columns for a composed ``SELECT`` that ``LEFT JOIN``s the membership as
+    ``m``; read them back with ``membership_from_row``."""
     return _MEMBERSHIP_COLUMNS.select(connection)
 
 
