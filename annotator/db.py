@@ -19,12 +19,19 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.utils import CursorWrapper
 
 MAX_ID = 2**63 - 1  # ids are bigint; a larger number names no row (and SQLite cannot bind it)
+
+
+def json_value(value):
+    """A JSON column as read by a raw cursor: text on both databases (Django's PostgreSQL
+    connection loads ``jsonb`` as text, as ``JSONField`` expects), parsed; None stays None."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 @functools.cache

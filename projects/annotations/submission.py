@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from annotator import db
-from annotator.db import hot_cursor
+from annotator.db import hot_cursor, json_value
 
 # Who may work on a task (``projects.assignment.api.task_for_user``'s rule): a member with the
 # reviewer role or above, or a member who holds or held it (an assignment or an annotation);
@@ -154,10 +154,6 @@ class Locked:
     held: int
 
 
-def _json(value):
-    return json.loads(value) if isinstance(value, str) else value
-
-
 def _datetime(value):
     """A datetime column read with a raw cursor: aware on PostgreSQL, naive UTC (or text) on SQLite."""
     if value is None:
@@ -209,8 +205,8 @@ def lock_and_read(*, task_id: int, user, prediction_id: int | None, now: datetim
     return Locked(
         project_id=project_id,
         submitted_count=submitted_count,
-        payload=_json(payload),
-        label_schema=_json(schema),
+        payload=json_value(payload),
+        label_schema=json_value(schema),
         overlap=overlap,
         review_policy=policy,
         review_sample_percent=percent,

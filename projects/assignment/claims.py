@@ -13,12 +13,11 @@ The statements run on ``annotator.db.hot_cursor``: prepared once per connection.
 from __future__ import annotations
 
 import functools
-import json
 from datetime import timedelta
 
 from django.db import connection
 
-from annotator.db import hot_cursor
+from annotator.db import hot_cursor, json_value
 from projects.assignment import selectors
 from projects.assignment.models import Assignment, AssignmentStatus, Task
 from projects.core.models import Project
@@ -87,10 +86,6 @@ JOIN assignment_task c ON c.id = l.task_id
 """
 
 
-def _json(value):
-    return json.loads(value) if isinstance(value, str) else value
-
-
 # The fields a page row loads, in model order (``Model.from_db`` expects it); the others are
 # deferred, so reading one costs a query instead of giving a wrong default.
 _ARTICLE_FIELDS = ("id", "project_id", "external_id", "title", "text", "source", "url", "domain")
@@ -111,18 +106,20 @@ def _page_assignment(row, *, user) -> Assignment:
         db, _ARTICLE_FIELDS, (article_id, project_id, external_id, title, text, source, url, domain)
     )
     task = Task.from_db(
-        db, _TASK_FIELDS, (task_id, project_id, article_id, segment_index, start, end, _json(payload), skill, priority)
+        db,
+        _TASK_FIELDS,
+        (task_id, project_id, article_id, segment_index, start, end, json_value(payload), skill, priority),
     )
     task.article = article
     task.queue_extras = {
-        "predictions": _json(predictions) or [],
+        "predictions": json_value(predictions) or [],
         "mine": None
         if mine_id is None
         else {
             "id": mine_id,
             "status": mine_status,
-            "draft": _json(draft),
-            "result": _json(result),
+            "draft": json_value(draft),
+            "result": json_value(result),
             "submitted_at": submitted_at,
             "review_state": review_state,
         },

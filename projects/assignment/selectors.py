@@ -11,14 +11,13 @@ assignments.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
 
-from annotator.db import hot_cursor
+from annotator.db import hot_cursor, json_value
 from projects.assignment import strategies
 from projects.assignment.models import AssignmentStatus
 from projects.core.models import AssignmentPolicy, Project, QueueOrder
@@ -43,10 +42,6 @@ class Candidates:
 
     def select(self, suffix: str = "") -> str:
         return f"SELECT t.id FROM assignment_task t WHERE {self.where} ORDER BY {self.order} {suffix}"
-
-
-def _json(value):
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def _in(column: str, values) -> tuple[str, list]:
@@ -298,7 +293,7 @@ def queue_state(*, project_id: int, user_id: int, now: datetime, lock: bool = Fa
         membership_id=membership_id,
         role=role,
         paused=bool(paused),
-        skills=_json(skills) or {},
+        skills=json_value(skills) or {},
         stale=bool(stale),
         holds=bool(holds),
         served=served,

@@ -7,7 +7,6 @@ server hands it everything through ``json_script`` and the JS talks to the REST 
 
 from __future__ import annotations
 
-import json
 from typing import NamedTuple
 
 from django.contrib.auth.decorators import login_required
@@ -17,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 
-from annotator.db import hot_cursor
+from annotator.db import hot_cursor, json_value
 from projects.annotations.models import Annotation, AnnotationStatus
 from projects.assignment.api import task_for_user
 from projects.assignment.models import Assignment, AssignmentStatus, Task
@@ -156,15 +155,11 @@ class Mine(NamedTuple):
     last_guideline_version: int | None  # of their latest submission that recorded one
 
 
-def _json(value):
-    return json.loads(value) if isinstance(value, str) else value
-
-
 def mine_for(task: Task, user) -> Mine:
     with hot_cursor() as cursor:
         cursor.execute(_MINE_SQL, {"task": task.pk, "project": task.project_id, "user": user.pk})
         status, draft, result, prediction_id, done, last = cursor.fetchone()
-    return Mine(status, _json(draft), _json(result), prediction_id, done, last)
+    return Mine(status, json_value(draft), json_value(result), prediction_id, done, last)
 
 
 def _task_data(task: Task, mine: Mine) -> dict:
