@@ -133,7 +133,7 @@ def _user_columns() -> ModelColumns:
 
 
 @functools.cache
-def _annotation_for_sql(vendor: str) -> str:
+def _annotation_for_sql() -> str:
     user_model = get_user_model()
     return f"""SELECT {_ANNOTATION.select(connection)}, {_TASK.select(connection)}, {_ARTICLE.select(connection)},
     {_PROJECT.select(connection)}, {_user_columns().select(connection)}, {membership_select()}
@@ -153,7 +153,7 @@ def _annotation_for(request, annotation_id: int) -> tuple[Annotation, Membership
     row = None
     if user.is_authenticated and 0 < int(annotation_id) <= MAX_ID:
         with hot_cursor() as cursor:
-            cursor.execute(_annotation_for_sql(connection.vendor), {"annotation": annotation_id, "user": user.pk})
+            cursor.execute(_annotation_for_sql(), {"annotation": annotation_id, "user": user.pk})
             row = cursor.fetchone()
     if row is None:
         raise NotFound("Annotation not found.")

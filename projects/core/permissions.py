@@ -41,7 +41,7 @@ _MEMBERSHIP_COLUMNS = ModelColumns(Membership, "m")
 
 
 @functools.cache
-def _project_membership_sql(vendor: str) -> str:
+def _project_membership_sql() -> str:
     return (
         f"SELECT {_PROJECT_COLUMNS.select(connection)}, {_MEMBERSHIP_COLUMNS.select(connection)} "
         f"FROM {Project._meta.db_table} p LEFT JOIN {Membership._meta.db_table} m "
@@ -60,7 +60,7 @@ def project_and_membership(user, project_id) -> tuple[Project | None, Membership
     if not user.is_authenticated or not 0 < project_id <= MAX_ID:
         return None, None
     with hot_cursor() as cursor:
-        cursor.execute(_project_membership_sql(connection.vendor), {"project": project_id, "user": user.pk})
+        cursor.execute(_project_membership_sql(), {"project": project_id, "user": user.pk})
         row = cursor.fetchone()
     if row is None:
         return None, None
