@@ -18,7 +18,13 @@ from projects.assignment import manager_api, services
 from projects.assignment.models import Assignment, AssignmentStatus, Task
 from projects.core.exceptions import NoTaskAvailable, NotFound
 from projects.core.models import Membership, Project, Role
-from projects.core.permissions import ProjectRolePermission, check_token_scope, require_role
+from projects.core.permissions import (
+    ProjectRolePermission,
+    check_token_scope,
+    membership_from_row,
+    membership_select,
+    require_role,
+)
 from projects.documents.models import Article
 
 
@@ -159,11 +165,11 @@ _PROJECT_COLUMNS = ModelColumns(Project, "p")
 
 
 @functools.cache
-def _task_for_user_sql(vendor: str) -> str:
+def _task_for_user_sql() -> str:
     # Annotations live in a higher app: reached through the reverse relation, as the serializer does.
     annotations = Task.annotations.rel.related_model._meta.db_table
     return f"""SELECT {_TASK_COLUMNS.select(connection)}, {_ARTICLE_COLUMNS.select(connection)},
-    {_PROJECT_COLUMNS.select(connection)}, m.id, m.role,
+    {_PROJECT_COLUMNS.select(connection)}, {membership_select()},
     EXISTS (SELECT 1 FROM {Assignment._meta.db_table} v WHERE v.task_id = %(task)s AND v.user_id = %(user)s)
     OR EXISTS (SELECT 1 FROM {annotations} w WHERE w.task_id = %(task)s AND w.user_id = %(user)s)
 FROM {Task._meta.db_table} t
@@ -187,20 +193,15 @@ def task_for_user(request, task_id) -> tuple[Task, Membership]:
     row = None
     if user.is_authenticated and 0 < task_pk <= MAX_ID:
         with hot_cursor() as cursor:
-            cursor.execute(_task_for_user_sql(connection.vendor), {"task": task_pk, "user": user.pk})
+            cursor.execute(_task_for_user_sql(), {"task": task_pk, "user": user.pk})
             row = cursor.fetchone()
     if row is None:
         raise NotFound("Task not found.")
     (task, article, project), end = build_row(connection, row, _TASK_COLUMNS, _ARTICLE_COLUMNS, _PROJECT_COLUMNS)
     task.article, task.project = article, project
-    member_id, member_role, had_it = row[end:]
-    if member_id is not None:
-        membership = Membership(pk=member_id, project=project, user=user, role=member_role)
-    elif user.is_superuser:
-        membership = Membership(project=project, user=user, role=Role.ADMIN)
-    else:
-        raise NotFound("Task not found.")
-    if not membership.has_role(Role.REVIEWER) and not had_it:
+    membership = membership_from_row(row, end, project=project, user=user)
+    had_it = row[-1]
+    if membership is None or (not membership.has_role(Role.REVIEWER) and not had_it):
         raise NotFound("Task not found.")
     request.project = project
     request.membership = membership
